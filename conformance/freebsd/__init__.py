@@ -1,0 +1,1 @@
+"""FreeBSD suites (sendfile(2), SO_SPLICE). Collected everywhere, run on FreeBSD only."""

@@ -1,0 +1,156 @@
+"""The conformance pytest plugin (loaded through the `pytest11` entry point).
+
+- markers `clause(*ids)` and `requires(**what)`, with --strict-markers;
+- every test under a conformance suite directory must cite known clause IDs, or collection fails;
+- requirements are decided before the test body runs, with feature probes cached per session;
+- a default per-test deadline (pytest-timeout, signal method) for suite tests;
+- a per-test syscall transcript, shown with failures and kept in the results;
+- results.json and junit.xml when --conformance-results is given.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conformance import catalog, probes
+from conformance.abi import transcript
+
+pytest_plugins = [
+    "conformance.fixtures.files",
+    "conformance.fixtures.memory",
+    "conformance.fixtures.sockets",
+    "conformance.fixtures.signals",
+]
+
+# Seconds a suite test may run before pytest-timeout fails it (override with --timeout).
+DEFAULT_TEST_DEADLINE = 120
+SUITE_PACKAGE_DIR = Path(__file__).parent
+_PROBE_CACHE = pytest.StashKey[dict]()
+_RECORDER = "conformance-results-recorder"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance")
+    group.addoption("--conformance-results", metavar="DIR", default=None,
+                    help="write results.json and junit.xml into DIR")
+    group.addoption("--conformance-run-id", default=None, help="run id recorded in results.json")
+    group.addoption("--conformance-target", default="host", help="target recorded in results.json")
+    group.addoption("--conformance-accel", default="none", help="kvm | tcg | none, recorded")
+    group.addoption("--conformance-command", default=None,
+                    help="the command line recorded in results.json (set by `conformance run`)")
+    group.addoption("--conformance-clause-map", metavar="FILE", default=None,
+                    help="write {nodeid: [clause ids]} and collection problems to FILE as JSON")
+    parser.addini("conformance_suite_dirs", type="paths",
+                  help="directories whose tests must cite clauses (default: the installed "
+                       "conformance/linux and conformance/freebsd)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "clause(*ids): the catalog clause IDs (conformance/spec/*.toml) a test checks")
+    config.addinivalue_line(
+        "markers", "requires(os=, root=, feature=, kernel=, because=): what a test needs; "
+                   "a missing requirement skips it before the body runs, naming what is missing")
+    config.stash[_PROBE_CACHE] = {}
+    if config.getoption("conformance_results") and not hasattr(config, "workerinput"):
+        from conformance.results.recorder import Recorder
+        config.pluginmanager.register(Recorder(config), _RECORDER)
+
+
+def _timeout_configured(config: pytest.Config) -> bool:
+    """True when the user set a deadline (pytest-timeout's option, environment or ini)."""
+    return (config.getoption("timeout", None) is not None or bool(os.environ.get("PYTEST_TIMEOUT"))
+            or bool(config.getini("timeout")))
+
+
+def suite_dirs(config: pytest.Config) -> list[Path]:
+    dirs = config.getini("conformance_suite_dirs")
+    return [Path(d) for d in dirs] if dirs else [SUITE_PACKAGE_DIR / "linux",
+                                                 SUITE_PACKAGE_DIR / "freebsd"]
+
+
+def _in_suite(item: pytest.Item, dirs: list[Path]) -> bool:
+    path = Path(item.path).resolve()
+    return any(path.is_relative_to(d.resolve()) for d in dirs)
+
+
+def clause_ids(item: pytest.Item) -> list[str]:
+    ids: list[str] = []
+    for mark in item.iter_markers("clause"):
+        ids.extend(i for i in mark.args if i not in ids)
+    return ids
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    known = catalog.load_all()
+    dirs = suite_dirs(config)
+    add_deadline = not _timeout_configured(config)
+    problems: list[str] = []
+    mapping: dict[str, list[str]] = {}
+    for item in items:
+        ids = clause_ids(item)
+        in_suite = _in_suite(item, dirs)
+        if in_suite and not ids:
+            problems.append(f"{item.nodeid}: conformance test cites no clause "
+                            f"(add @pytest.mark.clause(...))")
+        for unknown in (i for i in ids if i not in known):
+            problems.append(f"{item.nodeid}: unknown clause ID {unknown!r} "
+                            f"(not in conformance/spec/*.toml)")
+        untestable = [i for i in ids if i in known and known[i].untestable]
+        for cid in untestable:
+            problems.append(f"{item.nodeid}: clause {cid} is marked untestable in the catalog "
+                            f"but has a test; drop one of the two")
+        if ids:
+            mapping[item.nodeid] = ids
+            item.user_properties.append(("clauses", ids))
+            item.user_properties.append(
+                ("basis", {i: known[i].basis for i in ids if i in known}))
+        if in_suite and add_deadline and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(DEFAULT_TEST_DEADLINE, method="signal"))
+    map_file = config.getoption("conformance_clause_map")
+    if map_file:
+        Path(map_file).write_text(json.dumps({"tests": mapping, "problems": problems}, indent=1))
+    if problems:
+        raise pytest.UsageError("clause check failed:\n  " + "\n  ".join(problems))
+
+
+def _probe_answer(config: pytest.Config, name: str) -> str | None:
+    cache = config.stash[_PROBE_CACHE]
+    if name not in cache:
+        cache[name] = probes.PROBES[name]()
+    return cache[name]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    transcript.begin()
+    for mark in item.iter_markers("requires"):
+        if mark.args:
+            raise pytest.UsageError(f"{item.nodeid}: requires() takes keywords only")
+        reason = probes.evaluate(mark.kwargs, lambda n: _probe_answer(item.config, n))
+        if reason:
+            pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    current = transcript._current
+    if current is None:
+        return
+    props = [p for p in report.user_properties if p[0] != "transcript"]
+    props.append(("transcript", current.to_json()))
+    report.user_properties = props
+    if report.failed and current.entries:
+        report.sections.append(("syscall transcript", current.format()))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logfinish(nodeid: str, location) -> None:
+    transcript.end()

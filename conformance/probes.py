@@ -1,0 +1,90 @@
+"""Feature probes and requirement checks, decided before a test body runs.
+
+A probe answers None when the feature is present, or a reason naming what is missing.
+The plugin caches each probe's answer once per pytest session.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import platform
+import re
+import socket
+from collections.abc import Callable
+
+Probe = Callable[[], "str | None"]
+PROBES: dict[str, Probe] = {}
+
+
+def probe(name: str) -> Callable[[Probe], Probe]:
+    def register(fn: Probe) -> Probe:
+        PROBES[name] = fn
+        return fn
+    return register
+
+
+@probe("SO_ZEROCOPY")
+def _so_zerocopy() -> str | None:
+    from conformance.abi.zerocopy import SO_ZEROCOPY
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
+        except OSError as exc:
+            return f"setsockopt(SO_ZEROCOPY) on TCP failed with {errno.errorcode.get(exc.errno, exc.errno)}"
+    return None
+
+
+def release_tuple(release: str | None = None) -> tuple[int, ...]:
+    """'6.18.44-fc-v595' -> (6, 18, 44)."""
+    release = release or platform.release()
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", release)
+    if not m:
+        return ()
+    return tuple(int(p) for p in m.groups() if p is not None)
+
+
+def _check_os(want: str) -> str | None:
+    have = platform.system().lower()
+    return None if have == want else f"requires OS {want} (running {have})"
+
+
+def _check_root(want: bool) -> str | None:
+    if want and os.geteuid() != 0:
+        return f"requires root (euid {os.geteuid()})"
+    return None
+
+
+def _check_kernel(spec: str, because: str) -> str | None:
+    """spec '5.12': the running Linux release must be at least 5.12 (because: the commit)."""
+    want = release_tuple(spec)
+    have = release_tuple()
+    if have and have >= want:
+        return None
+    return f"requires kernel >= {spec} ({because}); running {platform.release()}"
+
+
+def evaluate(kwargs: dict, probe_answer: Callable[[str], str | None]) -> str | None:
+    """Evaluate one requires(...) marker: None when satisfied, else the skip reason.
+
+    Keywords: os="linux"|"freebsd", root=True, feature="NAME" (or a tuple of names),
+    kernel="X.Y" with because="commit ..." (only where no probe can tell).
+    """
+    unknown = set(kwargs) - {"os", "root", "feature", "kernel", "because"}
+    if unknown:
+        raise ValueError(f"requires(): unknown keywords {sorted(unknown)}")
+    if "os" in kwargs and (reason := _check_os(kwargs["os"])):
+        return reason
+    if "root" in kwargs and (reason := _check_root(kwargs["root"])):
+        return reason
+    if "kernel" in kwargs:
+        if not kwargs.get("because"):
+            raise ValueError("requires(kernel=...) must cite the commit in because=...")
+        if reason := _check_kernel(kwargs["kernel"], kwargs["because"]):
+            return reason
+    features = kwargs.get("feature", ())
+    for name in (features,) if isinstance(features, str) else features:
+        if name not in PROBES:
+            raise ValueError(f"requires(): no probe named {name!r}")
+        if reason := probe_answer(name):
+            return f"requires feature {name}: {reason}"
+    return None

@@ -1,0 +1,1 @@
+"""Targets: where a run happens (host; a kernel image under QEMU; a Vagrant machine)."""

@@ -1,0 +1,123 @@
+"""results.json and junit.xml: one verdict per test, clause IDs, transcripts; serial and xdist
+runs agree."""
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conformance.results import SCHEMA
+from conformance.results.model import counts, load, split_nodeid
+
+MIXED = """
+import errno, pytest
+from conformance.abi import transcript
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("harness trouble")
+
+@pytest.mark.clause("LNX-SF-EOF-ZERO")
+def test_passes():
+    transcript.record("sendfile", {"count": 0}, lambda: 0)
+
+@pytest.mark.clause("LNX-SF-COUNT-ZERO", "LNX-SF-RET-COUNT")
+def test_fails():
+    assert 1 == 2, "kernel said 2"
+
+@pytest.mark.clause("LNX-SF-EAGAIN")
+@pytest.mark.requires(os="plan9")
+def test_skips():
+    pass
+
+@pytest.mark.clause("LNX-SF-EPIPE-PIPE")
+@pytest.mark.xfail(reason="known: commit abc", strict=True)
+def test_xfails():
+    assert False
+
+@pytest.mark.clause("LNX-SF-EFBIG")
+@pytest.mark.xfail(reason="known: commit def", strict=True)
+def test_xpasses_strict():
+    pass
+
+@pytest.mark.clause("LNX-SF-SELF")
+def test_errors(broken):
+    pass
+"""
+
+EXPECTED = {
+    "test_passes": "passed",
+    "test_fails": "failed",
+    "test_skips": "skipped",
+    "test_xfails": "xfailed",
+    "test_xpasses_strict": "failed",  # strict XPASS is a failure in pytest's own terms
+    "test_errors": "error",
+}
+
+
+def run_mixed(pytester: pytest.Pytester, *args: str) -> dict:
+    pytester.makepyfile(test_mixed=MIXED)
+    out = pytester.path / "out"
+    pytester.runpytest_subprocess(f"--conformance-results={out}", "--conformance-run-id=r1", *args)
+    return json.loads((out / "results.json").read_text()), (out / "junit.xml").read_text()
+
+
+def by_name(results: dict) -> dict:
+    return {t["nodeid"].split("::")[-1]: t for t in results["tests"]}
+
+
+def test_results_json_records_each_verdict(pytester):
+    results, _ = run_mixed(pytester)
+    assert results["schema"] == SCHEMA
+    assert results["run"]["id"] == "r1"
+    assert {k: t["outcome"] for k, t in by_name(results).items()} == EXPECTED
+    tests = by_name(results)
+    assert tests["test_fails"]["clauses"] == ["LNX-SF-COUNT-ZERO", "LNX-SF-RET-COUNT"]
+    assert tests["test_fails"]["basis"]["LNX-SF-COUNT-ZERO"] in ("documented", "source")
+    assert "kernel said 2" in tests["test_fails"]["message"]
+    assert "harness trouble" in tests["test_errors"]["message"]
+    assert tests["test_skips"]["reason"].startswith("requires OS plan9")
+    assert tests["test_xfails"]["reason"] == "known: commit abc"
+    assert tests["test_passes"]["transcript"] == [
+        {"call": "sendfile", "args": {"count": 0}, "result": 0, "errno": None}]
+    for key in ("os", "release", "machine", "config_hash", "cmdline"):
+        assert key in results["kernel"]
+    assert results["environment"]["accel"] == "none"
+
+
+def test_xdist_run_gives_the_same_verdicts(pytester):
+    results, _ = run_mixed(pytester, "-n", "2")
+    assert {k: t["outcome"] for k, t in by_name(results).items()} == EXPECTED
+    assert results["environment"]["xdist_workers"] == 2
+    assert by_name(results)["test_passes"]["transcript"][0]["call"] == "sendfile"
+
+
+def test_junit_carries_clause_ids_and_verdicts(pytester):
+    _, junit = run_mixed(pytester)
+    suite = ET.fromstring(junit)
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"),
+            suite.get("skipped")) == ("6", "2", "1", "2")
+    case = next(c for c in suite.iter("testcase") if c.get("name") == "test_fails")
+    assert [p.get("value") for p in case.iter("property")] == [
+        "LNX-SF-COUNT-ZERO", "LNX-SF-RET-COUNT"]
+    assert case.find("failure") is not None
+
+
+def test_load_rejects_other_schemas(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"schema": "other/9"}))
+    with pytest.raises(ValueError, match="schema"):
+        load(tmp_path)
+
+
+def test_counts_cover_every_outcome():
+    results = {"tests": [{"outcome": "passed"}, {"outcome": "error"}, {"outcome": "passed"}]}
+    assert counts(results) == {"passed": 2, "failed": 0, "skipped": 0, "xfailed": 0,
+                               "xpassed": 0, "error": 1}
+
+
+@pytest.mark.parametrize("nodeid, expected", [
+    ("conformance/linux/test_x.py::test_y[a-b]", ("conformance.linux.test_x", "test_y[a-b]")),
+    ("t/test_x.py::TestC::test_y", ("t.test_x.TestC", "test_y")),
+    ("t/test_x.py", ("t.test_x", "t/test_x.py")),
+], ids=["function", "class", "module"])
+def test_split_nodeid(nodeid, expected):
+    assert split_nodeid(nodeid) == expected
