@@ -1,0 +1,44 @@
+"""JUnit XML from results.json, with clause IDs as properties (Jenkins, GitLab, kernel CI)."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import Counter
+
+from conformance.results.model import split_nodeid
+
+
+def render(results: dict) -> str:
+    tests = results["tests"]
+    counts = Counter(t["outcome"] for t in tests)
+    suite = ET.Element("testsuite", {
+        "name": f"conformance-{results['kernel']['os']}",
+        "tests": str(len(tests)),
+        "failures": str(counts["failed"] + counts["xpassed"]),
+        "errors": str(counts["error"]),
+        "skipped": str(counts["skipped"] + counts["xfailed"]),
+        "time": f"{results['run']['duration']:.3f}",
+        "timestamp": results["run"]["start"],
+        "hostname": results["kernel"]["release"],
+    })
+    props = ET.SubElement(suite, "properties")
+    for key in ("release", "version", "machine", "config_hash"):
+        ET.SubElement(props, "property", {"name": f"kernel.{key}",
+                                          "value": str(results["kernel"].get(key))})
+    for t in tests:
+        classname, name = split_nodeid(t["nodeid"])
+        case = ET.SubElement(suite, "testcase", {"classname": classname, "name": name,
+                                                 "time": f"{t['duration']:.3f}"})
+        cprops = ET.SubElement(case, "properties")
+        for cid in t["clauses"]:
+            ET.SubElement(cprops, "property", {"name": "clause", "value": cid})
+        outcome = t["outcome"]
+        if outcome == "failed":
+            ET.SubElement(case, "failure", {"message": "failed"}).text = t.get("message") or ""
+        elif outcome == "xpassed":
+            ET.SubElement(case, "failure", {"message": f"unexpected pass: {t.get('reason')}"})
+        elif outcome == "error":
+            ET.SubElement(case, "error", {"message": "error"}).text = t.get("message") or ""
+        elif outcome in ("skipped", "xfailed"):
+            ET.SubElement(case, "skipped", {"message": f"{outcome}: {t.get('reason') or ''}"})
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

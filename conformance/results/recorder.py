@@ -1,0 +1,118 @@
+"""Collects test reports (on the xdist controller, or the only process) and writes results."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conformance.results import SCHEMA, junit, provenance
+
+MAX_MESSAGE = 8000
+
+
+def _props(report) -> dict:
+    return {k: v for k, v in report.user_properties}
+
+
+def _skip_reason(report) -> str | None:
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        reason = report.longrepr[2]
+        return reason.removeprefix("Skipped: ")
+    return None
+
+
+def _message(report) -> str:
+    text = report.longreprtext or ""
+    return text if len(text) <= MAX_MESSAGE else "...\n" + text[-MAX_MESSAGE:]
+
+
+def outcome_of(report) -> str | None:
+    """The verdict one phase report implies, or None when the phase says nothing new."""
+    xfail = hasattr(report, "wasxfail")
+    if report.when == "call":
+        if report.passed:
+            return "xpassed" if xfail else "passed"
+        if report.skipped:
+            return "xfailed" if xfail else "skipped"
+        return "failed"
+    if report.failed:
+        return "error"
+    if report.skipped:
+        return "xfailed" if xfail else "skipped"
+    return None
+
+
+class Recorder:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.out_dir = Path(config.getoption("conformance_results"))
+        self.start = time.time()
+        self.tests: dict[str, dict] = {}
+
+    def _entry(self, nodeid: str) -> dict:
+        return self.tests.setdefault(nodeid, {
+            "nodeid": nodeid, "clauses": [], "basis": {}, "outcome": None, "duration": 0.0,
+            "reason": None, "message": None, "transcript": [],
+        })
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        entry = self._entry(report.nodeid)
+        props = _props(report)
+        entry["clauses"] = props.get("clauses", entry["clauses"])
+        entry["basis"] = props.get("basis", entry["basis"])
+        if props.get("transcript"):
+            entry["transcript"] = props["transcript"]
+        entry["duration"] = round(entry["duration"] + report.duration, 6)
+        verdict = outcome_of(report)
+        if verdict is None:
+            return
+        if report.when == "teardown" and entry["outcome"] in ("failed", "error"):
+            return  # the first failure is the verdict; a teardown error after it adds nothing
+        entry["outcome"] = verdict
+        if verdict == "skipped":
+            entry["reason"] = _skip_reason(report)
+        elif verdict in ("xfailed", "xpassed"):
+            entry["reason"] = getattr(report, "wasxfail", None) or None
+        elif verdict in ("failed", "error"):
+            entry["message"] = _message(report)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            entry = self._entry(report.nodeid or "<collection>")
+            entry["outcome"] = "error"
+            entry["message"] = _message(report)
+
+    def results(self) -> dict:
+        workers = getattr(self.config.option, "numprocesses", None) or 0
+        run_id = self.config.getoption("conformance_run_id") or self.out_dir.name or uuid.uuid4().hex
+        command = self.config.getoption("conformance_command") or " ".join(sys.argv)
+        return {
+            "schema": SCHEMA,
+            "run": {
+                "id": run_id,
+                "start": datetime.fromtimestamp(self.start, timezone.utc).isoformat(),
+                "duration": round(time.time() - self.start, 3),
+                "suite": provenance.suite(),
+                "target": self.config.getoption("conformance_target"),
+                "command": command,
+            },
+            "kernel": provenance.kernel(),
+            "environment": provenance.environment(self.config.getoption("conformance_accel"),
+                                                  workers if isinstance(workers, int) else 0),
+            "tests": [t for t in self.tests.values() if t["outcome"] is not None],
+        }
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        data = self.results()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.out_dir / "results.json.tmp"
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, self.out_dir / "results.json")
+        (self.out_dir / "junit.xml").write_text(junit.render(data))
