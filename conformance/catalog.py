@@ -1,4 +1,4 @@
-"""The clause catalogs (conformance/spec/*.toml), loaded as data."""
+"""The clause catalogs (conformance/spec/<os>/<feature>.toml), loaded as data."""
 from __future__ import annotations
 
 import tomllib
@@ -55,13 +55,16 @@ def parse(text: str, os_name: str, origin: str = "<string>") -> dict[str, Clause
 
 @cache
 def load(os_name: str) -> dict[str, Clause]:
-    """The catalog of one OS ({} when it has none yet)."""
+    """The catalog of one OS: every spec/<os>/*.toml file ({} when it has none yet)."""
     if os_name not in OSES:
         raise CatalogError(f"unknown OS {os_name!r}; expected one of {', '.join(OSES)}")
-    path = SPEC_DIR / f"{os_name}.toml"
-    if not path.exists():
-        return {}
-    return parse(path.read_text(), os_name, str(path))
+    clauses: dict[str, Clause] = {}
+    for path in sorted((SPEC_DIR / os_name).glob("*.toml")):
+        for cid, clause in parse(path.read_text(), os_name, str(path)).items():
+            if cid in clauses:
+                raise CatalogError(f"{path}: clause {cid} is also defined in another file")
+            clauses[cid] = clause
+    return clauses
 
 
 def load_all() -> dict[str, Clause]:

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import pkgutil
 from pathlib import Path
 
 import pytest
 
+import conformance.fixtures
 from conformance import catalog, probes
 from conformance.abi import transcript
 
-pytest_plugins = [
-    "conformance.fixtures.files",
-    "conformance.fixtures.memory",
-    "conformance.fixtures.sockets",
-    "conformance.fixtures.signals",
-]
+# Every module of conformance.fixtures is a fixture plugin: a new module needs no edit here.
+pytest_plugins = sorted(f"conformance.fixtures.{m.name}"
+                        for m in pkgutil.iter_modules(conformance.fixtures.__path__))
 
 # Seconds a suite test may run before pytest-timeout fails it (override with --timeout).
 DEFAULT_TEST_DEADLINE = 120
@@ -51,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "clause(*ids): the catalog clause IDs (conformance/spec/*.toml) a test checks")
+        "markers", "clause(*ids): the catalog clause IDs (conformance/spec/<os>/*.toml) a test checks")
     config.addinivalue_line(
         "markers", "requires(os=, root=, feature=, kernel=, because=): what a test needs; "
                    "a missing requirement skips it before the body runs, naming what is missing")
@@ -100,7 +99,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                             f"(add @pytest.mark.clause(...))")
         for unknown in (i for i in ids if i not in known):
             problems.append(f"{item.nodeid}: unknown clause ID {unknown!r} "
-                            f"(not in conformance/spec/*.toml)")
+                            f"(not in conformance/spec/<os>/*.toml)")
         untestable = [i for i in ids if i in known and known[i].untestable]
         for cid in untestable:
             problems.append(f"{item.nodeid}: clause {cid} is marked untestable in the catalog "

@@ -5,11 +5,11 @@ The plugin caches each probe's answer once per pytest session.
 """
 from __future__ import annotations
 
-import errno
+import importlib
 import os
+import pkgutil
 import platform
 import re
-import socket
 from collections.abc import Callable
 
 Probe = Callable[[], "str | None"]
@@ -17,21 +17,19 @@ PROBES: dict[str, Probe] = {}
 
 
 def probe(name: str) -> Callable[[Probe], Probe]:
+    """Register a probe under name (in a module of this package, one module per area)."""
     def register(fn: Probe) -> Probe:
+        if name in PROBES:
+            raise ValueError(f"probe {name!r} registered twice")
         PROBES[name] = fn
         return fn
     return register
 
 
-@probe("SO_ZEROCOPY")
-def _so_zerocopy() -> str | None:
-    from conformance.abi.zerocopy import SO_ZEROCOPY
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
-        except OSError as exc:
-            return f"setsockopt(SO_ZEROCOPY) on TCP failed with {errno.errorcode.get(exc.errno, exc.errno)}"
-    return None
+def load_all() -> None:
+    """Import every probe module of this package (each registers its probes on import)."""
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
 
 
 def release_tuple(release: str | None = None) -> tuple[int, ...]:
@@ -82,6 +80,8 @@ def evaluate(kwargs: dict, probe_answer: Callable[[str], str | None]) -> str | N
         if reason := _check_kernel(kwargs["kernel"], kwargs["because"]):
             return reason
     features = kwargs.get("feature", ())
+    if features:
+        load_all()
     for name in (features,) if isinstance(features, str) else features:
         if name not in PROBES:
             raise ValueError(f"requires(): no probe named {name!r}")

@@ -1,0 +1,1 @@
+"""One module per `conformance` subcommand (see conformance.cli.COMMANDS)."""

@@ -1,0 +1,24 @@
+"""The host target: pytest on the running kernel, in a child process."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SUITE_DIR = Path(__file__).resolve().parent.parent
+
+
+def pytest_argv(os_name: str, out: Path, run_id: str, command: list[str], pytest_args: list[str],
+                target: str = "host", accel: str = "none") -> list[str]:
+    """The pytest command line that runs one OS's suite and writes results into out."""
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--strict-markers",
+            str(SUITE_DIR / os_name), f"--conformance-results={out}",
+            f"--conformance-run-id={run_id}", f"--conformance-target={target}",
+            f"--conformance-accel={accel}", f"--conformance-command={' '.join(command)}",
+            *pytest_args]
+
+
+def run_pytest(os_name: str, out: Path, run_id: str, command: list[str],
+               pytest_args: list[str]) -> int:
+    return subprocess.run(pytest_argv(os_name, out, run_id, command, pytest_args),
+                          cwd=SUITE_DIR.parent).returncode
