@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from conformance.targets.kernel import TargetError
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 # Each module in conformance/commands/ provides NAME, HELP, add_arguments(parser) and
@@ -50,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         return mod.main(ns, pytest_args, argv)
     except UsageError as exc:
         print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except TargetError as exc:
+        print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)

@@ -56,8 +56,11 @@ def pytest_configure(config: pytest.Config) -> None:
                    "a missing requirement skips it before the body runs, naming what is missing")
     config.stash[_PROBE_CACHE] = {}
     if config.getoption("conformance_results") and not hasattr(config, "workerinput"):
+        from conformance.results.journal import JOURNAL, Journal
         from conformance.results.recorder import Recorder
-        config.pluginmanager.register(Recorder(config), _RECORDER)
+        recorder = Recorder(config)
+        config.pluginmanager.register(recorder, _RECORDER)
+        config.pluginmanager.register(Journal(recorder.out_dir / JOURNAL, recorder))
 
 
 def _timeout_configured(config: pytest.Config) -> bool:

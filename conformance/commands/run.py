@@ -1,21 +1,26 @@
-"""Run the suite of an OS against a target (default: the running kernel) and write
-results/<run-id>/results.json and junit.xml. Arguments after -- go to pytest."""
+"""Run the suite of an OS against a target and write DIR/<run-id>/results.json and junit.xml.
+The default target is the running kernel; --kernel IMAGE boots IMAGE under QEMU with
+virtme-ng (repeat it for a matrix, one VM per kernel). Arguments after -- go to pytest."""
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import secrets
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
 from conformance import catalog
 from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
-from conformance.results import model
-from conformance.targets import host
+from conformance.results import OUTCOMES, model
+from conformance.targets import host, kernel
 
-HELP = "run the suite against a target (default: this kernel)"
+HELP = "run the suite against a target (default: this kernel; --kernel IMAGE under QEMU)"
 PASSES_PYTEST_ARGS = True
+_print_lock = threading.Lock()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,6 +28,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="which suite (default: the running OS)")
     p.add_argument("--results", metavar="DIR", default="results",
                    help="results go to DIR/<run-id>/ (default: results)")
+    p.add_argument("--kernel", metavar="IMAGE", action="append", default=[],
+                   help="boot IMAGE (bzImage/vmlinuz) with virtme-ng and run the Linux suite "
+                        "inside; repeat for a matrix; 'host' means the running kernel, no VM")
+    p.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
+                   help="VM acceleration (auto: probe KVM with a short boot, else TCG)")
+    p.add_argument("--cpus", type=int, default=2, help="vCPUs per VM (default 2)")
+    p.add_argument("--memory", default="2G", help="memory per VM (default 2G)")
+    p.add_argument("--vm-deadline", type=float, default=1800.0, metavar="SECONDS",
+                   help="outer deadline per VM, boot included (default 1800)")
+    p.add_argument("--append", metavar="ARGS", default="",
+                   help="extra kernel command line for the VMs")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="VMs at once (default: as many as CPUs and memory allow)")
+
+
+def say(line: str) -> None:
+    with _print_lock:
+        print(line, flush=True)
 
 
 def running_os() -> str:
@@ -46,31 +69,103 @@ def new_run_dir(base: str, target: str) -> tuple[str, Path]:
     return run_id, out.resolve()
 
 
-def summarize(out: Path, wall: float) -> dict:
-    """Print the run's summary lines from its results.json and return the counts."""
-    results = model.load(out)
+def summary_line(results: dict, wall: float) -> str:
     c = model.counts(results)
     k = results["kernel"]
-    print(f"\nkernel {k['os']} {k['release']} ({results['run']['target']}); "
-          f"results: {out}/results.json, junit.xml")
-    print(f"conformance: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped, "
-          f"{c['xfailed']} xfailed, {c['xpassed']} xpassed, {c['error']} errors "
-          f"in {wall:.1f}s on {k['os']} {k['release']}")
-    return c
+    return (f"conformance: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped, "
+            f"{c['xfailed']} xfailed, {c['xpassed']} xpassed, {c['error']} errors "
+            f"in {wall:.1f}s on {k['os']} {k['release']}")
 
 
-def main(ns: argparse.Namespace, pytest_args: list[str], argv: list[str]) -> int:
-    os_name = ns.os or running_os()
+def verdict(results: dict) -> int:
+    c = model.counts(results)
+    return EXIT_FAIL if c["failed"] or c["error"] or c["xpassed"] else EXIT_OK
+
+
+def run_host(ns, os_name: str, pytest_args: list[str], argv: list[str]) -> tuple[dict, float]:
     run_id, out = new_run_dir(ns.results, "host")
     start = time.monotonic()
     code = host.run_pytest(os_name, out, run_id, ["conformance", *argv], pytest_args)
     wall = time.monotonic() - start
     try:
-        c = summarize(out, wall)
+        results = model.load(out)
     except model.ResultsError as exc:
         raise UsageError(f"conformance run: pytest exited {code} without results ({exc})") from None
-    if code in (0, 1):
-        return code
-    if code == 5:  # nothing collected (e.g. -k matched nothing): not a kernel failure
-        return EXIT_OK if not sum(c.values()) else EXIT_FAIL
-    raise UsageError(f"conformance run: pytest could not run the suite (exit {code}); see above")
+    if code not in (0, 1, 5):
+        raise UsageError(f"conformance run: pytest could not run the suite (exit {code}); see above")
+    say(f"\nkernel {results['kernel']['os']} {results['kernel']['release']} (host); "
+        f"results: {out}/results.json, junit.xml")
+    return results, wall
+
+
+def default_jobs(cpus: int, memory: str, count: int) -> int:
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    size = memory.strip().upper().removesuffix("B")
+    mem = int(float(size[:-1]) * units[size[-1]]) if size[-1:] in units else int(size) * 2**20
+    avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    by_cpu = max(1, (os.cpu_count() or 1) // max(1, cpus))
+    by_mem = max(1, int(avail * 0.8) // max(1, mem))
+    return max(1, min(count, by_cpu, by_mem))
+
+
+def run_kernel(ns, image: kernel.Image, tools: kernel.Tools, accel: str, note: str,
+               pytest_args: list[str], argv: list[str], echo_console: bool) -> tuple[dict, float]:
+    label = image.release or image.path.name
+    run_id, out = new_run_dir(ns.results, f"kernel-{label}")
+    target = f"kernel:{image.path}"
+    script = kernel.guest_script("linux", out, run_id, ["conformance", *argv], pytest_args,
+                                 target, accel)
+    say(f"[{label}] booting {image.path} ({accel}, {ns.cpus} vCPUs, {ns.memory})")
+    echo = kernel.guest_echo if echo_console else (lambda line: None)
+    vm = kernel.run_vm(tools, image, script, out, accel, ns.cpus, ns.memory, ns.vm_deadline, echo,
+                       append=ns.append)
+    results = kernel.finalize(out, image, vm, accel, ns.cpus, ns.memory, run_id, target,
+                              ["conformance", *argv], note)
+    boot = f"booted in {vm.boot_seconds}s" if vm.boot_seconds is not None else "did not boot"
+    say(f"[{label}] {boot}; {summary_line(results, vm.wall_seconds).removeprefix('conformance: ')}"
+        f"; results: {out}")
+    return results, vm.wall_seconds
+
+
+def print_table(rows: list[tuple[str, str, dict, float]]) -> None:
+    head = f"{'target':<44} {'accel':<5} " + " ".join(f"{o:>7}" for o in OUTCOMES) + "    wall"
+    say("\n" + head)
+    for name, accel, results, wall in rows:
+        c = model.counts(results)
+        say(f"{name:<44} {accel:<5} " + " ".join(f"{c[o]:>7}" for o in OUTCOMES)
+            + f" {wall:>6.1f}s")
+
+
+def main(ns: argparse.Namespace, pytest_args: list[str], argv: list[str]) -> int:
+    os_name = ns.os or running_os()
+    if not ns.kernel:
+        results, wall = run_host(ns, os_name, pytest_args, argv)
+        say(summary_line(results, wall))
+        return verdict(results)
+    if os_name != "linux":
+        raise UsageError("conformance run: --kernel boots Linux images; use --os linux")
+    images = [None if k == "host" else kernel.inspect_image(k) for k in ns.kernel]
+    vm_images = [i for i in images if i is not None]
+    tools = kernel.find_tools() if vm_images else None
+    accel, note = ns.accel, f"--accel {ns.accel}"
+    if vm_images and ns.accel == "auto":
+        accel, note = kernel.probe_kvm(tools, vm_images[0])
+        say(f"conformance: using {accel.upper()}: {note}")
+    rows: list[tuple[str, str, dict, float]] = []
+    if None in images:
+        results, wall = run_host(ns, os_name, pytest_args, argv)
+        rows.append((f"host {results['kernel']['release']}", "none", results, wall))
+    jobs = ns.jobs or default_jobs(ns.cpus, ns.memory, len(vm_images))
+    echo = len(vm_images) == 1
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_kernel, ns, img, tools, accel, note, pytest_args, argv, echo)
+                   for img in vm_images]
+        for img, fut in zip(vm_images, futures):
+            results, wall = fut.result()
+            rows.append((f"kernel {img.release or img.path.name}", accel, results, wall))
+    print_table(rows)
+    total = {o: sum(model.counts(r)[o] for _, _, r, _ in rows) for o in OUTCOMES}
+    say(f"conformance: {total['passed']} passed, {total['failed']} failed, "
+        f"{total['skipped']} skipped, {total['xfailed']} xfailed, {total['xpassed']} xpassed, "
+        f"{total['error']} errors across {len(rows)} targets")
+    return max(verdict(r) for _, _, r, _ in rows)

@@ -1,0 +1,367 @@
+"""The kernel target: boot a kernel image with virtme-ng on the host root filesystem (QEMU),
+run the suite inside as root, and bring the results back through a shared writable directory.
+
+KVM is probed with a real short boot under a deadline; where it is missing or broken the run
+falls back to TCG and says so. A panic, oops, hang or failed boot becomes an ERROR result that
+carries the console tail; the verdicts of tests that finished before it are kept (journal).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import select
+import shlex
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance.abi.process import set_child_subreaper
+from conformance.results import journal, junit
+from conformance.targets.host import SUITE_DIR, pytest_argv
+
+KVM_PROBE_DEADLINE = 20.0      # a KVM boot to the no-root panic takes ~1 s; TCG ~5 s
+READER_JOIN_DEADLINE = 10.0
+CONSOLE_TAIL_LINES = 60
+# include/linux/panic.h taint bits that mean the kernel got into trouble during the run.
+TROUBLE_TAINTS = {4: "M (machine check)", 5: "B (bad page)", 7: "D (oops/die)",
+                  9: "W (warning)", 14: "L (soft lockup)"}
+CONSOLE_TROUBLE = re.compile(
+    r"Kernel panic - not syncing|Oops: |BUG: |WARNING: CPU: |\] RIP: |soft lockup|"
+    r"blocked for more than \d+ seconds|general protection fault")
+
+
+class TargetError(Exception):
+    """Bad input or missing tools: the CLI prints it in one line and exits 2."""
+
+
+@dataclass(frozen=True)
+class Image:
+    path: Path
+    release: str | None
+    banner: str | None
+
+
+def inspect_image(path: str) -> Image:
+    """Check that path is a bootable kernel image and read its release from the header."""
+    p = Path(path)
+    if not p.exists():
+        raise TargetError(f"kernel image {path}: no such file")
+    if not p.is_file():
+        raise TargetError(f"kernel image {path}: not a regular file")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(0x400)
+            if head[0x202:0x206] == b"HdrS":  # x86 boot protocol: bzImage
+                (ver_off,) = struct.unpack_from("<H", head, 0x20E)
+                fh.seek(0x200 + ver_off)
+                banner = fh.read(256).split(b"\0")[0].decode(errors="replace")
+                return Image(p.resolve(), banner.split(" ")[0] or None, banner or None)
+            if head[0x38:0x3C] == b"ARM\x64":  # arm64 Image: no version in the header
+                return Image(p.resolve(), None, None)
+    except OSError as exc:
+        raise TargetError(f"kernel image {path}: {exc.strerror}") from None
+    raise TargetError(f"kernel image {path}: not a kernel image (no x86 'HdrS' or arm64 magic)")
+
+
+@dataclass(frozen=True)
+class Tools:
+    vng: str
+    qemu: str
+
+
+def find_tools() -> Tools:
+    """virtme-ng (vng), QEMU for this machine, and busybox (virtme-ng builds its initramfs
+    with it), or a TargetError naming what to install."""
+    here = Path(sys.executable).parent
+    vng = str(here / "vng") if (here / "vng").exists() else shutil.which("vng")
+    if not vng:
+        raise TargetError("virtme-ng is not installed (pip install virtme-ng)")
+    arch = platform.machine()
+    qemu = shutil.which(f"qemu-system-{'aarch64' if arch == 'arm64' else arch}")
+    if not qemu:
+        raise TargetError(f"qemu-system-{arch} is not installed (apt-get install qemu-system-x86)")
+    if not shutil.which("busybox"):
+        raise TargetError("busybox is not installed; virtme-ng needs it for the initramfs "
+                          "(apt-get install busybox-static)")
+    return Tools(vng, qemu)
+
+
+def probe_kvm(tools: Tools, image: Image) -> tuple[str, str]:
+    """('kvm' | 'tcg', why): boot image under KVM with the CPU model virtme-ng uses (-cpu host)
+    to the no-root-fs panic, within a deadline."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "tcg", "no accessible /dev/kvm"
+    argv = [tools.qemu, "-accel", "kvm", "-cpu", "host", "-m", "256", "-nographic",
+            "-no-reboot", "-kernel", str(image.path), "-append", "console=ttyS0 panic=-1"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace",
+                              timeout=KVM_PROBE_DEADLINE, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return "tcg", f"a KVM test boot did not finish in {KVM_PROBE_DEADLINE:.0f}s"
+    if proc.returncode == 0 and "Linux version" in proc.stdout:
+        return "kvm", "a KVM test boot reached the kernel"
+    last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["?"])[-1]
+    return "tcg", f"a KVM test boot failed (exit {proc.returncode}: {last[:160]})"
+
+
+@dataclass
+class VMRun:
+    exit_code: int | None = None
+    timed_out: bool = False
+    boot_seconds: float | None = None
+    wall_seconds: float = 0.0
+    console: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
+                 pytest_args: list[str], target: str, accel: str) -> str:
+    """The shell script virtme-ng runs as root inside the guest."""
+    argv = pytest_argv(os_name, out, run_id, command, pytest_args, target=target, accel=accel)
+    q = shlex.quote
+    return "; ".join([
+        f"cd {q(str(SUITE_DIR.parent))}",
+        f"export HYPOTHESIS_STORAGE_DIRECTORY={q(str(out / '.hypothesis'))}",
+        f": > {q(str(out / '.booted'))}",
+        f"cat /proc/sys/kernel/tainted > {q(str(out / 'taint.before'))}",
+        f"{shlex.join(argv)}",
+        "rc=$?",
+        f"cat /proc/sys/kernel/tainted > {q(str(out / 'taint.after'))}",
+        f"dmesg > {q(str(out / 'dmesg.txt'))} 2>&1",
+        "exit $rc",
+    ])
+
+
+def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus: int,
+           memory: str, deadline: float, echo, append: str = "") -> VMRun:
+    """Boot image, run script, wait at most deadline seconds; console goes to out/console.log.
+    echo(line) is called for each console line (the caller decides what to show)."""
+    argv = [tools.vng, "--run", str(image.path), "--user", "root", "--cpus", str(cpus),
+            "--memory", memory, "--rwdir", str(out), "--verbose",
+            "--name", "conformance", "--exec", script]
+    if accel == "tcg":
+        argv.insert(1, "--disable-kvm")
+    if append:
+        argv[1:1] = ["--append", append]
+    if not shutil.which("virtiofsd"):
+        # virtme-ng would try the C virtiofsd in /usr/lib/qemu, wait ~3 s per shared directory
+        # for it to fail, then use 9p anyway.
+        argv.insert(1, "--force-9p")
+    env = dict(os.environ, PATH=f"{Path(tools.vng).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    result = VMRun(console=out / "console.log")
+    set_child_subreaper()
+    start = time.monotonic()
+    with open(result.console, "wb") as console:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        reader = threading.Thread(target=_pump, args=(proc.stdout, console, echo), daemon=True)
+        reader.start()
+        try:
+            while True:
+                try:
+                    result.exit_code = proc.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if result.boot_seconds is None and (out / ".booted").exists():
+                    result.boot_seconds = round(time.monotonic() - start, 1)
+                if time.monotonic() - start > deadline:
+                    result.timed_out = True
+                    result.notes.append(f"no result within the {deadline:.0f}s VM deadline; "
+                                        "the VM was stopped")
+                    break
+        finally:
+            _stop(proc)
+            reader.join(READER_JOIN_DEADLINE)
+    if result.boot_seconds is None and (out / ".booted").exists():
+        result.boot_seconds = round(time.monotonic() - start, 1)
+    result.wall_seconds = round(time.monotonic() - start, 1)
+    return result
+
+
+KERNEL_LINE = re.compile(r"^\[\s*\d+\.\d+\] ")
+
+
+def guest_echo(line: str) -> None:
+    """Show what the suite prints in the guest; kernel messages stay in console.log."""
+    if not KERNEL_LINE.match(line):
+        print(line, flush=True)
+
+
+def _pump(stream, console, echo) -> None:
+    for line in iter(stream.readline, b""):
+        console.write(line)
+        console.flush()
+        echo(line.decode(errors="replace").rstrip("\n"))
+    stream.close()
+
+
+STOP_DEADLINE = 10.0
+
+
+def _group_members(pgid: int) -> list[int]:
+    """PIDs whose process group is pgid (the session we started for the VM)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                pids.append(int(entry))
+    return pids
+
+
+def _reap(pid: int, deadline: float) -> None:
+    """Wait (pidfd + poll, bounded) for pid to exit, and reap it if it became our child."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (ProcessLookupError, OSError):
+        return
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.poll(deadline * 1000)
+    finally:
+        os.close(fd)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End the VM we started: its process group (vng, virtme-run, QEMU, virtiofsd), by the
+    PIDs in that group; reap what was orphaned to us (we are a child subreaper)."""
+    members = [p for p in _group_members(proc.pid) if p != proc.pid]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None and not any(os.path.exists(f"/proc/{p}") for p in members):
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=STOP_DEADLINE)
+        except subprocess.TimeoutExpired:
+            continue
+        for pid in members:
+            _reap(pid, STOP_DEADLINE)
+
+
+def console_tail(path: Path, lines: int = CONSOLE_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no console log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def new_taints(out: Path) -> list[str]:
+    """Trouble taint bits set during the run (taint.after minus taint.before)."""
+    try:
+        before = int((out / "taint.before").read_text().strip() or 0)
+        after = int((out / "taint.after").read_text().strip() or 0)
+    except (OSError, ValueError):
+        return []
+    return [name for bit, name in TROUBLE_TAINTS.items() if after & ~before & (1 << bit)]
+
+
+def console_trouble(path: Path) -> list[str]:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return sorted({m.group(0) for m in CONSOLE_TROUBLE.finditer(text)})
+
+
+def host_kernel_config_hash(image: Image) -> str | None:
+    from conformance.results.provenance import kernel_config_hash
+    return kernel_config_hash(image.release) if image.release else None
+
+
+def image_config_hash(image: Image) -> str | None:
+    """sha256 of the image's config: config-RELEASE beside it or in /boot, or the build tree's
+    .config when the image is arch/*/boot/bzImage."""
+    import hashlib
+    candidates = []
+    if image.release:
+        candidates += [image.path.parent / f"config-{image.release}",
+                       Path("/boot") / f"config-{image.release}"]
+    if len(image.path.parents) >= 4 and image.path.parent.name == "boot":
+        candidates.append(image.path.parents[3] / ".config")
+    for c in candidates:
+        try:
+            return "sha256:" + hashlib.sha256(c.read_bytes()).hexdigest()
+        except OSError:
+            continue
+    return None
+
+
+def _error_entry(nodeid: str, message: str) -> dict:
+    return {"nodeid": nodeid, "clauses": [], "basis": {}, "outcome": "error", "duration": 0.0,
+            "reason": None, "message": message, "transcript": []}
+
+
+def finalize(out: Path, image: Image, vm: VMRun, accel: str, cpus: int, memory: str,
+             run_id: str, target: str, command: list[str], accel_note: str) -> dict:
+    """Merge what the guest wrote with what the host saw into out/results.json; a failed boot,
+    a hang, a panic or new trouble taints become ERROR entries carrying the console tail."""
+    import json
+    from datetime import datetime, timezone
+
+    from conformance.results import SCHEMA, model, provenance
+
+    name = f"kernel/{image.release or image.path.name}"
+    try:
+        results = model.load(out)
+        complete = True
+    except model.ResultsError:
+        complete = False
+        results = {
+            "schema": SCHEMA,
+            "run": {"id": run_id, "start": datetime.now(timezone.utc).isoformat(),
+                    "duration": vm.wall_seconds, "suite": provenance.suite(), "target": target,
+                    "command": " ".join(command)},
+            "kernel": {"os": "linux", "release": image.release, "version": image.banner,
+                       "machine": platform.machine(), "config_hash": image_config_hash(image),
+                       "cmdline": None},
+            "environment": provenance.environment(accel, 0),
+            "tests": journal.read(out / journal.JOURNAL),
+        }
+    tail = console_tail(vm.console) if vm.console else ""
+    seen = console_trouble(vm.console) if vm.console else []
+    if not complete:
+        if vm.timed_out:
+            why = vm.notes[0]
+        elif vm.boot_seconds is None:
+            why = f"the kernel did not reach the suite (virtme-ng exit {vm.exit_code})"
+        else:
+            why = (f"the suite did not finish (virtme-ng exit {vm.exit_code}); "
+                   f"{len(results['tests'])} tests had finished and are kept")
+        if seen:
+            why += "; the console shows: " + ", ".join(seen)
+        results["tests"].append(_error_entry(f"{name}::run", f"{why}\n--- console tail ---\n{tail}"))
+    taints = new_taints(out)
+    if taints:
+        results["tests"].append(_error_entry(
+            f"{name}::health", "the kernel was tainted during the run: " + ", ".join(taints)
+            + (f"; the console shows: {', '.join(seen)}" if seen else "")
+            + f"\n--- console tail ---\n{tail}"))
+    results["environment"]["accel"] = accel
+    results["vm"] = {"image": str(image.path), "accel": accel, "accel_note": accel_note,
+                     "cpus": cpus, "memory": memory, "boot_seconds": vm.boot_seconds,
+                     "wall_seconds": vm.wall_seconds, "exit_code": vm.exit_code,
+                     "timed_out": vm.timed_out, "console": "console.log"}
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "junit.xml").write_text(junit.render(results))
+    return results
