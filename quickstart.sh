@@ -24,8 +24,17 @@ if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
         exit 2
     fi
 fi
+case " $* " in
+    *" --kernel"*)  # booting kernel images needs QEMU and busybox (virtme-ng's initramfs)
+        if ! command -v qemu-system-x86_64 >/dev/null || ! command -v busybox >/dev/null; then
+            if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+                apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+                    --no-install-recommends qemu-system-x86 busybox-static
+            fi
+        fi ;;
+esac
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[vm]'
 
 case "$what" in
     suite) exec .venv/bin/conformance run "$@" ;;
