@@ -10,3 +10,26 @@ ABSENCE = 0.5
 
 # TCP connect/accept on loopback.
 CONNECT = 10.0
+
+# Network fixtures: building a namespace topology (a namespace's helper thread answering, links
+# reaching operstate UP) and stopping a wire capture's sniffer thread.
+NETNS_SETUP = 10.0
+CAPTURE_STOP = 5.0
+
+# SO_SPLICE idle timer (conformance/freebsd/test_so_splice_idle.py). SLOW_FACTOR scales every
+# margin for an event that may come late: 1 on hardware or KVM; raise it here (e.g. 4) for a
+# kernel running under emulation (QEMU TCG), where timers and threads run several times late.
+SLOW_FACTOR = 1.0
+# An idle unsplice may be seen at most this much before the requested time. The kernel arms the
+# timer after the test reads its clock and callouts fire at most a tick early (hz=1000: 1 ms);
+# the rest covers how the test places the unsplice: between the last byte the splice forwarded
+# and the first it left behind, sent at most half this margin apart, plus one forwarding delay.
+SPLICE_IDLE_EARLY = 0.05 * SLOW_FACTOR
+# ...and at most this much after the requested time plus the callout's own precision (1/16 of
+# the interval, C_PREL(4) in uipc_socket.c so_splice()): taskqueue thread scheduling, the
+# unsplice itself and one probe byte's round trip over loopback.
+SPLICE_IDLE_LATE = 0.25 * SLOW_FACTOR
+
+# How often a blocked call is signalled until it returns (the FreeBSD sendfile EINTR cases):
+# periodic, so a signal that lands before the call sleeps is followed by one that lands during.
+INTERRUPT_INTERVAL = 0.05
