@@ -34,7 +34,7 @@ case " $* " in
         fi ;;
 esac
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[vm]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[vm,test]'
 
 case "$what" in
     suite) exec .venv/bin/conformance run "$@" ;;

@@ -15,7 +15,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 # Each module in conformance/commands/ provides NAME, HELP, add_arguments(parser) and
 # main(ns, pytest_args, argv) -> int. Only commands with PASSES_PYTEST_ARGS take `-- ARGS`.
-COMMANDS = ["run", "clauses"]
+COMMANDS = ["run", "clauses", "compare", "report"]
 
 
 class UsageError(Exception):

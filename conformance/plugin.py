@@ -19,6 +19,7 @@ import pytest
 import conformance.fixtures
 from conformance import catalog, probes
 from conformance.abi import transcript
+from conformance.results import known_failures
 
 # Every module of conformance.fixtures is a fixture plugin: a new module needs no edit here.
 pytest_plugins = sorted(f"conformance.fixtures.{m.name}"
@@ -119,6 +120,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         Path(map_file).write_text(json.dumps({"tests": mapping, "problems": problems}, indent=1))
     if problems:
         raise pytest.UsageError("clause check failed:\n  " + "\n  ".join(problems))
+    known_failures.apply(items)  # conformance/data/known-failures.toml: strict xfails
 
 
 def _probe_answer(config: pytest.Config, name: str) -> str | None:
@@ -156,3 +158,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_logfinish(nodeid: str, location) -> None:
     transcript.end()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    known_failures.terminal_summary(terminalreporter)  # XPASS and entries that matched nothing

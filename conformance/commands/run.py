@@ -94,7 +94,7 @@ def run_host(ns, os_name: str, pytest_args: list[str], argv: list[str]) -> tuple
     if code not in (0, 1, 5):
         raise UsageError(f"conformance run: pytest could not run the suite (exit {code}); see above")
     say(f"\nkernel {results['kernel']['os']} {results['kernel']['release']} (host); "
-        f"results: {out}/results.json, junit.xml")
+        f"results: {out}/ (results.json, junit.xml, ktap.txt, kcidb.json)")
     return results, wall
 
 

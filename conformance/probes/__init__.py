@@ -19,8 +19,11 @@ PROBES: dict[str, Probe] = {}
 def probe(name: str) -> Callable[[Probe], Probe]:
     """Register a probe under name (in a module of this package, one module per area)."""
     def register(fn: Probe) -> Probe:
-        if name in PROBES:
-            raise ValueError(f"probe {name!r} registered twice")
+        old = PROBES.get(name)
+        if old is not None and (old.__module__, old.__qualname__) != (fn.__module__,
+                                                                        fn.__qualname__):
+            raise ValueError(f"probe {name!r} registered twice "
+                             f"({old.__module__} and {fn.__module__})")
         PROBES[name] = fn
         return fn
     return register

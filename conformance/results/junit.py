@@ -1,9 +1,16 @@
-"""JUnit XML from results.json, with clause IDs as properties (Jenkins, GitLab, kernel CI)."""
+"""JUnit XML from results.json, with clause IDs as properties (Jenkins, GitLab, kernel CI).
+
+Suite properties: kernel release, version, machine, config hash, run id, target, suite version
+and commit. Test case properties: one `clause` per clause ID, and `known_failure` when a
+known-failures entry applied. A failure's syscall transcript goes to <system-out>.
+"""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import Counter
 
+from conformance.results.compare import transcript_lines
+from conformance.results.known_failures import PROPERTY
 from conformance.results.model import split_nodeid
 
 
@@ -24,6 +31,12 @@ def render(results: dict) -> str:
     for key in ("release", "version", "machine", "config_hash"):
         ET.SubElement(props, "property", {"name": f"kernel.{key}",
                                           "value": str(results["kernel"].get(key))})
+    suite_info = results["run"].get("suite") or {}
+    for name, value in (("run.id", results["run"]["id"]),
+                        ("run.target", results["run"].get("target")),
+                        ("suite.version", suite_info.get("version")),
+                        ("suite.commit", suite_info.get("commit"))):
+        ET.SubElement(props, "property", {"name": name, "value": str(value)})
     for t in tests:
         classname, name = split_nodeid(t["nodeid"])
         case = ET.SubElement(suite, "testcase", {"classname": classname, "name": name,
@@ -31,6 +44,10 @@ def render(results: dict) -> str:
         cprops = ET.SubElement(case, "properties")
         for cid in t["clauses"]:
             ET.SubElement(cprops, "property", {"name": "clause", "value": cid})
+        entry = t.get(PROPERTY)
+        if entry:
+            value = f"{entry['where']}: {entry['reason']} [{entry['link']}]"
+            ET.SubElement(cprops, "property", {"name": PROPERTY, "value": value})
         outcome = t["outcome"]
         if outcome == "failed":
             ET.SubElement(case, "failure", {"message": "failed"}).text = t.get("message") or ""
@@ -40,5 +57,9 @@ def render(results: dict) -> str:
             ET.SubElement(case, "error", {"message": "error"}).text = t.get("message") or ""
         elif outcome in ("skipped", "xfailed"):
             ET.SubElement(case, "skipped", {"message": f"{outcome}: {t.get('reason') or ''}"})
+        calls = transcript_lines(t) if outcome in ("failed", "error", "xpassed") else []
+        if calls:
+            ET.SubElement(case, "system-out").text = "syscall transcript:\n" + "\n".join(calls)
     ET.indent(suite)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    body = ET.tostring(suite, encoding="unicode")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n"

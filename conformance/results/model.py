@@ -21,6 +21,8 @@ def load(path: Path) -> dict:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ResultsError(f"cannot read results from {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: not a conformance results file (a JSON object expected)")
     if data.get("schema") != SCHEMA:
         raise ResultsError(f"{path}: schema {data.get('schema')!r}, expected {SCHEMA!r}")
     return data

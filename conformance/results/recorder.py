@@ -1,8 +1,10 @@
-"""Collects test reports (on the xdist controller, or the only process) and writes results."""
+"""Collects test reports (on the xdist controller, or the only process) and writes results:
+results.json, then from it junit.xml, ktap.txt and kcidb.json (all in the results directory)."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.results import SCHEMA, junit, provenance
+from conformance.results import SCHEMA, junit, kcidb, known_failures, ktap, provenance
 
 MAX_MESSAGE = 8000
 
@@ -28,7 +30,8 @@ def _skip_reason(report) -> str | None:
 
 
 def _message(report) -> str:
-    text = report.longreprtext or ""
+    # xdist puts "[gw0] linux -- Python 3.x /path" first: drop it, so serial and xdist agree
+    text = re.sub(r"\A\[gw\d+\] [^\n]*\n", "", report.longreprtext or "")
     return text if len(text) <= MAX_MESSAGE else "...\n" + text[-MAX_MESSAGE:]
 
 
@@ -58,7 +61,7 @@ class Recorder:
     def _entry(self, nodeid: str) -> dict:
         return self.tests.setdefault(nodeid, {
             "nodeid": nodeid, "clauses": [], "basis": {}, "outcome": None, "duration": 0.0,
-            "reason": None, "message": None, "transcript": [],
+            "reason": None, "message": None, "transcript": [], known_failures.PROPERTY: None,
         })
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -68,6 +71,8 @@ class Recorder:
         entry["basis"] = props.get("basis", entry["basis"])
         if props.get("transcript"):
             entry["transcript"] = props["transcript"]
+        if props.get(known_failures.PROPERTY):
+            entry[known_failures.PROPERTY] = props[known_failures.PROPERTY]
         entry["duration"] = round(entry["duration"] + report.duration, 6)
         verdict = outcome_of(report)
         if verdict is None:
@@ -90,7 +95,8 @@ class Recorder:
 
     def results(self) -> dict:
         workers = getattr(self.config.option, "numprocesses", None) or 0
-        run_id = self.config.getoption("conformance_run_id") or self.out_dir.name or uuid.uuid4().hex
+        run_id = (self.config.getoption("conformance_run_id") or self.out_dir.name
+                  or uuid.uuid4().hex)
         command = self.config.getoption("conformance_command") or " ".join(sys.argv)
         return {
             "schema": SCHEMA,
@@ -101,6 +107,7 @@ class Recorder:
                 "suite": provenance.suite(),
                 "target": self.config.getoption("conformance_target"),
                 "command": command,
+                "known_failures": [str(p) for p in known_failures.files()],
             },
             "kernel": provenance.kernel(),
             "environment": provenance.environment(self.config.getoption("conformance_accel"),
@@ -110,9 +117,20 @@ class Recorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        data = self.results()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.out_dir / "results.json.tmp"
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(tmp, self.out_dir / "results.json")
-        (self.out_dir / "junit.xml").write_text(junit.render(data))
+        write_outputs(self.out_dir, self.results())
+
+
+def write_outputs(out_dir: Path, data: dict) -> None:
+    """results.json (atomically), then junit.xml, ktap.txt and kcidb.json made from it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "results.json.tmp"
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, out_dir / "results.json")
+    (out_dir / "junit.xml").write_text(junit.render(data))
+    (out_dir / "ktap.txt").write_text(ktap.render(data))
+    try:
+        origin = kcidb.origin_from_env()
+    except ValueError as exc:
+        origin = kcidb.DEFAULT_ORIGIN
+        sys.stderr.write(f"conformance: {exc}; kcidb.json uses origin {origin!r}\n")
+    (out_dir / "kcidb.json").write_text(kcidb.dumps(data, origin))

@@ -10,9 +10,16 @@ SUITE_DIR = Path(__file__).resolve().parent.parent
 
 def pytest_argv(os_name: str, out: Path, run_id: str, command: list[str], pytest_args: list[str],
                 target: str = "host", accel: str = "none") -> list[str]:
-    """The pytest command line that runs one OS's suite and writes results into out."""
+    """The pytest command line that runs one OS's suite and writes results into out.
+
+    When the pytest arguments name tests (a node id or a path under conformance/), those run
+    instead of the whole suite directory.
+    """
+    names_tests = any("::" in a or a.startswith("conformance/") for a in pytest_args
+                      if not a.startswith("-"))
+    suite = [] if names_tests else [str(SUITE_DIR / os_name)]
     return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--strict-markers",
-            str(SUITE_DIR / os_name), f"--conformance-results={out}",
+            *suite, f"--conformance-results={out}",
             f"--conformance-run-id={run_id}", f"--conformance-target={target}",
             f"--conformance-accel={accel}", f"--conformance-command={' '.join(command)}",
             *pytest_args]

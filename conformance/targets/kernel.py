@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.abi.process import set_child_subreaper
-from conformance.results import journal, junit
+from conformance.results import journal
+from conformance.results.recorder import write_outputs
 from conformance.targets.host import SUITE_DIR, pytest_argv
 
 KVM_PROBE_DEADLINE = 20.0      # a KVM boot to the no-root panic takes ~1 s; TCG ~5 s
@@ -129,6 +130,8 @@ def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
     return "; ".join([
         f"cd {q(str(SUITE_DIR.parent))}",
         f"export HYPOTHESIS_STORAGE_DIRECTORY={q(str(out / '.hypothesis'))}",
+        *([f"export CONFORMANCE_KNOWN_FAILURES={q(os.environ['CONFORMANCE_KNOWN_FAILURES'])}"]
+          if os.environ.get("CONFORMANCE_KNOWN_FAILURES") else []),
         f": > {q(str(out / '.booted'))}",
         f"cat /proc/sys/kernel/tainted > {q(str(out / 'taint.before'))}",
         f"{shlex.join(argv)}",
@@ -316,7 +319,6 @@ def finalize(out: Path, image: Image, vm: VMRun, accel: str, cpus: int, memory: 
              run_id: str, target: str, command: list[str], accel_note: str) -> dict:
     """Merge what the guest wrote with what the host saw into out/results.json; a failed boot,
     a hang, a panic or new trouble taints become ERROR entries carrying the console tail."""
-    import json
     from datetime import datetime, timezone
 
     from conformance.results import SCHEMA, model, provenance
@@ -362,6 +364,5 @@ def finalize(out: Path, image: Image, vm: VMRun, accel: str, cpus: int, memory: 
                      "cpus": cpus, "memory": memory, "boot_seconds": vm.boot_seconds,
                      "wall_seconds": vm.wall_seconds, "exit_code": vm.exit_code,
                      "timed_out": vm.timed_out, "console": "console.log"}
-    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out / "junit.xml").write_text(junit.render(results))
+    write_outputs(out, results)
     return results
