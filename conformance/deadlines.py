@@ -33,3 +33,11 @@ SPLICE_IDLE_LATE = 0.25 * SLOW_FACTOR
 # How often a blocked call is signalled until it returns (the FreeBSD sendfile EINTR cases):
 # periodic, so a signal that lands before the call sleeps is followed by one that lands during.
 INTERRUPT_INTERVAL = 0.05
+
+# MSG_ZEROCOPY (conformance/linux/test_msg_zerocopy_*.py). A read of an empty error queue must
+# return at once; it counts as "at once" when it returns within this margin, while the socket's
+# SO_RCVTIMEO (ARRIVAL) would make a blocking read last that long.
+ERRQUEUE_IMMEDIATE = 1.0
+# How long the vsock probe waits for a connection to VMADDR_CID_LOCAL: a loopback transport
+# answers at once; without one, the guest-to-host transport may never answer.
+VSOCK_PROBE = 2.0
