@@ -114,3 +114,22 @@ def test_taint_present_before_the_run_is_not_blamed_on_it(tmp_path):
     (tmp_path / "taint.before").write_text(str(1 << 9))
     (tmp_path / "taint.after").write_text(str(1 << 9))
     assert kernel.new_taints(tmp_path) == []
+
+
+def test_guest_script_travels_as_a_file_not_on_the_kernel_command_line(tmp_path):
+    """virtme-ng puts --exec on the 2048-byte kernel command line; only `sh FILE` goes there."""
+    script = kernel.guest_script("linux", tmp_path, "r1", ["conformance"], ["-k", "x" * 3000],
+                                 "kernel:/b", "tcg")
+    command = kernel.write_guest_script(tmp_path, script)
+    assert command == f"sh {tmp_path / 'guest.sh'}" and len(command) < 300
+    assert "x" * 3000 in (tmp_path / "guest.sh").read_text()
+
+
+def test_console_pump_notices_a_fatal_kernel_message(tmp_path):
+    import io
+    stream = io.BytesIO(b"[ 0.1] booting\nPANIC: early exception 0x06 IP 10:ffff\nmore\n")
+    fatal, shown = [], []
+    with open(tmp_path / "console.log", "wb") as console:
+        kernel._pump(stream, console, shown.append, fatal)
+    assert [m for _, m in fatal] == ["PANIC: early exception"]
+    assert len(shown) == 3 and (tmp_path / "console.log").read_bytes().count(b"\n") == 3

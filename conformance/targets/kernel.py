@@ -33,6 +33,10 @@ CONSOLE_TAIL_LINES = 60
 # include/linux/panic.h taint bits that mean the kernel got into trouble during the run.
 TROUBLE_TAINTS = {4: "M (machine check)", 5: "B (bad page)", 7: "D (oops/die)",
                   9: "W (warning)", 14: "L (soft lockup)"}
+# A kernel that prints one of these is not coming back: QEMU normally exits (panic=-1 with
+# -no-reboot), but an early-boot panic halts in a loop, so the VM is stopped after a grace period.
+CONSOLE_FATAL = re.compile(r"Kernel panic - not syncing|PANIC: early exception")
+FATAL_GRACE = 15.0
 CONSOLE_TROUBLE = re.compile(
     r"Kernel panic - not syncing|Oops: |BUG: |WARNING: CPU: |\] RIP: |soft lockup|"
     r"blocked for more than \d+ seconds|general protection fault")
@@ -124,7 +128,7 @@ class VMRun:
 
 def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
                  pytest_args: list[str], target: str, accel: str) -> str:
-    """The shell script virtme-ng runs as root inside the guest."""
+    """The shell script virtme-ng runs as root inside the guest (see write_guest_script)."""
     argv = pytest_argv(os_name, out, run_id, command, pytest_args, target=target, accel=accel)
     q = shlex.quote
     return "; ".join([
@@ -142,13 +146,23 @@ def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
     ])
 
 
+def write_guest_script(out: Path, script: str) -> str:
+    """Put the script in the shared results directory and return the short command that runs
+    it. virtme-ng passes --exec base64-encoded on the kernel command line, which holds 2048
+    bytes on x86: a long pytest command line would be cut or, on Debian's 6.12.117, trip a
+    fortify panic in start_kernel (strlen over boot_command_line)."""
+    path = out / "guest.sh"
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    return f"sh {shlex.quote(str(path))}"
+
+
 def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus: int,
            memory: str, deadline: float, echo, append: str = "") -> VMRun:
     """Boot image, run script, wait at most deadline seconds; console goes to out/console.log.
     echo(line) is called for each console line (the caller decides what to show)."""
     argv = [tools.vng, "--run", str(image.path), "--user", "root", "--cpus", str(cpus),
             "--memory", memory, "--rwdir", str(out), "--verbose",
-            "--name", "conformance", "--exec", script]
+            "--name", "conformance", "--exec", write_guest_script(out, script)]
     if accel == "tcg":
         argv.insert(1, "--disable-kvm")
     if append:
@@ -164,7 +178,9 @@ def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus:
     with open(result.console, "wb") as console:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True, env=env)
-        reader = threading.Thread(target=_pump, args=(proc.stdout, console, echo), daemon=True)
+        fatal: list[tuple[float, str]] = []
+        reader = threading.Thread(target=_pump, args=(proc.stdout, console, echo, fatal),
+                                  daemon=True)
         reader.start()
         try:
             while True:
@@ -173,6 +189,10 @@ def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus:
                     break
                 except subprocess.TimeoutExpired:
                     pass
+                if fatal and time.monotonic() - fatal[0][0] > FATAL_GRACE:
+                    result.notes.append(f"the kernel died ({fatal[0][1]}) and the VM did not "
+                                        f"exit within {FATAL_GRACE:.0f}s; it was stopped")
+                    break
                 if result.boot_seconds is None and (out / ".booted").exists():
                     result.boot_seconds = round(time.monotonic() - start, 1)
                 if time.monotonic() - start > deadline:
@@ -198,11 +218,14 @@ def guest_echo(line: str) -> None:
         print(line, flush=True)
 
 
-def _pump(stream, console, echo) -> None:
+def _pump(stream, console, echo, fatal: list) -> None:
     for line in iter(stream.readline, b""):
         console.write(line)
         console.flush()
-        echo(line.decode(errors="replace").rstrip("\n"))
+        text = line.decode(errors="replace").rstrip("\n")
+        if not fatal and (m := CONSOLE_FATAL.search(text)):
+            fatal.append((time.monotonic(), m.group(0)))
+        echo(text)
     stream.close()
 
 
@@ -343,7 +366,7 @@ def finalize(out: Path, image: Image, vm: VMRun, accel: str, cpus: int, memory: 
     tail = console_tail(vm.console) if vm.console else ""
     seen = console_trouble(vm.console) if vm.console else []
     if not complete:
-        if vm.timed_out:
+        if vm.timed_out or vm.notes:
             why = vm.notes[0]
         elif vm.boot_seconds is None:
             why = f"the kernel did not reach the suite (virtme-ng exit {vm.exit_code})"
