@@ -1,5 +1,7 @@
 """Every deadline the suite waits with, in one place (seconds)."""
 
+import os
+
 # How long to wait for something that must happen promptly on a local host
 # (data arriving over loopback or veth, a notification being queued).
 ARRIVAL = 10.0
@@ -19,7 +21,7 @@ CAPTURE_STOP = 5.0
 # SO_SPLICE idle timer (conformance/freebsd/test_so_splice_idle.py). SLOW_FACTOR scales every
 # margin for an event that may come late: 1 on hardware or KVM; raise it here (e.g. 4) for a
 # kernel running under emulation (QEMU TCG), where timers and threads run several times late.
-SLOW_FACTOR = 1.0
+SLOW_FACTOR = float(os.environ.get("CONFORMANCE_SLOW_FACTOR", "1"))
 # An idle unsplice may be seen at most this much before the requested time. The kernel arms the
 # timer after the test reads its clock and callouts fire at most a tick early (hz=1000: 1 ms);
 # the rest covers how the test places the unsplice: between the last byte the splice forwarded
