@@ -8,6 +8,7 @@ import platform
 import signal
 import socket
 import struct
+import threading
 
 import pytest
 
@@ -131,7 +132,9 @@ def test_timeout_held_delivers_sigalrm_afterwards():
     old = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
     try:
         with timeout_held():
-            os.kill(os.getpid(), signal.SIGALRM)
+            # Directed at this thread: a process-directed signal may land on another thread
+            # (xdist's execnet threads) that does not block it.
+            signal.pthread_kill(threading.get_ident(), signal.SIGALRM)
             assert fired == []
         assert fired == [1]
     finally:
