@@ -29,7 +29,7 @@ from conformance.checks import expect_errno
 from conformance.deadlines import ARRIVAL
 from conformance.fixtures.sockets import recv_exactly
 
-pytestmark = pytest.mark.requires(os="linux", feature=("SO_ZEROCOPY", "VSOCK"))
+pytestmark = pytest.mark.requires(os="linux", feature=("SO_ZEROCOPY", "VSOCK", "VSOCK_ZEROCOPY"))
 
 LOOPBACK = pytest.mark.requires(feature="VSOCK_LOOPBACK")
 KINDS = pytest.mark.parametrize("kind", [socket.SOCK_STREAM, socket.SOCK_SEQPACKET],

@@ -63,6 +63,23 @@ def vsock() -> str | None:
     return None
 
 
+@probe("VSOCK_ZEROCOPY")
+def vsock_zerocopy() -> str | None:
+    from conformance.abi.zerocopy import SO_ZEROCOPY
+    try:
+        sock = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    except (OSError, AttributeError) as exc:
+        return f"no AF_VSOCK sockets ({exc}): kernel without CONFIG_VSOCKETS"
+    with sock:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
+        except OSError as exc:
+            return (f"setsockopt(SO_ZEROCOPY) on AF_VSOCK failed with {_errname(exc)} "
+                    f"(VSOCK MSG_ZEROCOPY arrived in 6.7 with the series 'vsock/virtio: "
+                    f"continue MSG_ZEROCOPY support')")
+    return None
+
+
 @probe("VSOCK_LOOPBACK")
 def vsock_loopback() -> str | None:
     try:
