@@ -142,7 +142,8 @@ def tun() -> str | None:
     try:
         os.close(os.open("/dev/net/tun", os.O_RDWR))
     except OSError as exc:
-        return f"cannot open /dev/net/tun ({_errname(exc)}): kernel without CONFIG_TUN"
+        return (f"cannot open /dev/net/tun ({_errname(exc)}): no tun device (CONFIG_TUN "
+                f"not built, the tun module not loaded, or no /dev/net/tun node)")
     return None
 
 
