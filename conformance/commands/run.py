@@ -16,7 +16,7 @@ from pathlib import Path
 from conformance import catalog
 from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
 from conformance.results import OUTCOMES, model
-from conformance.targets import host, kernel
+from conformance.targets import host, kernel, vagrant
 
 HELP = "run the suite against a target (default: this kernel; --kernel IMAGE under QEMU)"
 PASSES_PYTEST_ARGS = True
@@ -41,6 +41,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="extra kernel command line for the VMs")
     p.add_argument("--jobs", type=int, default=0,
                    help="VMs at once (default: as many as CPUs and memory allow)")
+    p.add_argument("--vagrant", metavar="MACHINE", action="append", default=[],
+                   help="run the suite in the running Vagrant machine MACHINE over vagrant ssh "
+                        "(its own OS's suite; --vm-deadline bounds it); repeatable; combines "
+                        "with --kernel host")
 
 
 def say(line: str) -> None:
@@ -136,8 +140,20 @@ def print_table(rows: list[tuple[str, str, dict, float]]) -> None:
             + f" {wall:>6.1f}s")
 
 
+def finish_matrix(rows: list[tuple[str, str, dict, float]]) -> int:
+    """The combined table, the totals line, and the run's exit status."""
+    print_table(rows)
+    total = {o: sum(model.counts(r)[o] for _, _, r, _ in rows) for o in OUTCOMES}
+    say(f"conformance: {total['passed']} passed, {total['failed']} failed, "
+        f"{total['skipped']} skipped, {total['xfailed']} xfailed, {total['xpassed']} xpassed, "
+        f"{total['error']} errors across {len(rows)} targets")
+    return max(verdict(r) for _, _, r, _ in rows)
+
+
 def main(ns: argparse.Namespace, pytest_args: list[str], argv: list[str]) -> int:
     os_name = ns.os or running_os()
+    if ns.vagrant:
+        return run_with_vagrant(ns, os_name, pytest_args, argv)
     if not ns.kernel:
         results, wall = run_host(ns, os_name, pytest_args, argv)
         say(summary_line(results, wall))
@@ -163,9 +179,37 @@ def main(ns: argparse.Namespace, pytest_args: list[str], argv: list[str]) -> int
         for img, fut in zip(vm_images, futures):
             results, wall = fut.result()
             rows.append((f"kernel {img.release or img.path.name}", accel, results, wall))
-    print_table(rows)
-    total = {o: sum(model.counts(r)[o] for _, _, r, _ in rows) for o in OUTCOMES}
-    say(f"conformance: {total['passed']} passed, {total['failed']} failed, "
-        f"{total['skipped']} skipped, {total['xfailed']} xfailed, {total['xpassed']} xpassed, "
-        f"{total['error']} errors across {len(rows)} targets")
-    return max(verdict(r) for _, _, r, _ in rows)
+    return finish_matrix(rows)
+
+
+def run_with_vagrant(ns, os_name: str, pytest_args: list[str], argv: list[str]) -> int:
+    """--vagrant MACHINE...: check every machine first (one line each on what is missing and how
+    to start it, exit 2), then run them one after the other; one combined table."""
+    if any(k != "host" for k in ns.kernel):
+        raise UsageError("conformance run: --vagrant combines with --kernel host only; "
+                         "run kernel images in a separate run")
+    v = vagrant.find_vagrant()
+    ready, missing = [], []
+    for machine in dict.fromkeys(ns.vagrant):
+        try:
+            ready.append((machine, *vagrant.prepare(v, machine)))
+        except vagrant.Unavailable as exc:
+            missing.append(str(exc))
+    if missing:
+        raise UsageError("conformance: " + "\nconformance: ".join(missing))
+    rows: list[tuple[str, str, dict, float]] = []
+    if ns.kernel:
+        results, wall = run_host(ns, os_name, pytest_args, argv)
+        rows.append((f"host {results['kernel']['release']}", "none", results, wall))
+    for machine, provider, guest in ready:
+        run_id, out = new_run_dir(ns.results, f"vagrant-{machine}")
+        say(f"[{machine}] {guest.os} {guest.release} ({provider}, {guest.accel}): running the suite")
+        start = time.monotonic()
+        results = vagrant.run_machine(v, guest, provider, out, run_id, ["conformance", *argv],
+                                      pytest_args, ns.vm_deadline, say)
+        wall = time.monotonic() - start
+        say(f"[{machine}] {summary_line(results, wall).removeprefix('conformance: ')}"
+            f"; results: {out}")
+        rows.append((f"vagrant {machine} {results['kernel']['release']}", guest.accel,
+                     results, wall))
+    return finish_matrix(rows)
