@@ -37,7 +37,20 @@ def readonly_page() -> Iterator[int]:
 
 @contextmanager
 def unmapped_address() -> Iterator[int]:
-    """Yield an address whose page was mapped and then unmapped (nothing lives there)."""
-    addr = _map(PROT_NONE)
-    check(_munmap(addr, PAGE_SIZE))
-    yield addr
+    """Yield an address in an unmapped page that later mappings are unlikely to reuse.
+
+    A page that was simply mapped and unmapped is handed out again by the next mmap() (seen:
+    a test's buffer landed exactly there, so the 'unmapped' iovec was valid). So three PROT_NONE
+    pages are reserved and only the middle one unmapped: the one-page hole between two guards
+    fits no larger mapping, and Python's allocator maps far larger arenas.
+    """
+    base = _mmap(None, 3 * PAGE_SIZE, PROT_NONE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    if base == _MAP_FAILED:
+        check(-1)
+    hole = base + PAGE_SIZE
+    try:
+        check(_munmap(hole, PAGE_SIZE))
+        yield hole
+    finally:
+        check(_munmap(base, PAGE_SIZE))
+        check(_munmap(hole + PAGE_SIZE, PAGE_SIZE))
