@@ -1,7 +1,9 @@
 """Probes for the MSG_ZEROCOPY suite and the sendfile2 / SPLICE_F_ZC RFC suite.
 
+- "SO_ZEROCOPY": SO_ZEROCOPY is accepted on a TCP socket (4.14);
 - "UDP_ZEROCOPY": SO_ZEROCOPY is accepted on a UDP socket (5.0, commit b5947e5d1e71);
 - "VSOCK": AF_VSOCK sockets exist (CONFIG_VSOCKETS);
+- "VSOCK_ZEROCOPY": SO_ZEROCOPY is accepted on an AF_VSOCK socket (6.7);
 - "VSOCK_LOOPBACK": an AF_VSOCK stream connects to VMADDR_CID_LOCAL (CONFIG_VSOCKETS_LOOPBACK);
 - "MEMLOCK_CHILD": children can run as root of the initial user namespace (CAP_IPC_LOCK) and
   as uid 65534 (none), for the RLIMIT_MEMLOCK cases;
@@ -42,15 +44,34 @@ def _errname(exc: OSError) -> str:
     return errno.errorcode.get(exc.errno, str(exc.errno)) if exc.errno else str(exc)
 
 
+def _zerocopy_refused(family: int, kind: int) -> str | None:
+    """None when setsockopt(SO_ZEROCOPY, 1) is accepted on a new socket of this kind, else the
+    errno name (or why no such socket could be made)."""
+    from conformance.abi.zerocopy import SO_ZEROCOPY
+    try:
+        sock = socket.socket(family, kind)
+    except OSError as exc:
+        return f"no such socket ({_errname(exc)})"
+    with sock:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
+        except OSError as exc:
+            return _errname(exc)
+    return None
+
+
+@probe("SO_ZEROCOPY")
+def tcp_zerocopy() -> str | None:
+    if why := _zerocopy_refused(socket.AF_INET, socket.SOCK_STREAM):
+        return f"setsockopt(SO_ZEROCOPY) on TCP failed with {why} (MSG_ZEROCOPY arrived in 4.14)"
+    return None
+
+
 @probe("UDP_ZEROCOPY")
 def udp_zerocopy() -> str | None:
-    from conformance.abi.zerocopy import SO_ZEROCOPY
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
-        except OSError as exc:
-            return (f"setsockopt(SO_ZEROCOPY) on UDP failed with {_errname(exc)} "
-                    f"(UDP MSG_ZEROCOPY arrived in 5.0, commit b5947e5d1e71)")
+    if why := _zerocopy_refused(socket.AF_INET, socket.SOCK_DGRAM):
+        return (f"setsockopt(SO_ZEROCOPY) on UDP failed with {why} "
+                f"(UDP MSG_ZEROCOPY arrived in 5.0, commit b5947e5d1e71)")
     return None
 
 
@@ -65,18 +86,11 @@ def vsock() -> str | None:
 
 @probe("VSOCK_ZEROCOPY")
 def vsock_zerocopy() -> str | None:
-    from conformance.abi.zerocopy import SO_ZEROCOPY
-    try:
-        sock = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
-    except (OSError, AttributeError) as exc:
-        return f"no AF_VSOCK sockets ({exc}): kernel without CONFIG_VSOCKETS"
-    with sock:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
-        except OSError as exc:
-            return (f"setsockopt(SO_ZEROCOPY) on AF_VSOCK failed with {_errname(exc)} "
-                    f"(VSOCK MSG_ZEROCOPY arrived in 6.7 with the series 'vsock/virtio: "
-                    f"continue MSG_ZEROCOPY support')")
+    if not hasattr(socket, "AF_VSOCK"):
+        return "no AF_VSOCK in this Python"
+    if why := _zerocopy_refused(socket.AF_VSOCK, socket.SOCK_STREAM):
+        return (f"setsockopt(SO_ZEROCOPY) on AF_VSOCK failed with {why} (VSOCK MSG_ZEROCOPY "
+                f"arrived in 6.7 with the series 'vsock/virtio: continue MSG_ZEROCOPY support')")
     return None
 
 
