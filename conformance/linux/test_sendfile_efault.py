@@ -13,34 +13,25 @@ import pytest
 
 from conformance.abi.sendfile import sendfile_offset_at
 from conformance.checks import expect_errno
-from conformance.fixtures.files import pattern
+from conformance.fixtures.files import pattern, tell
 
 pytestmark = pytest.mark.requires(os="linux")
 
 
-@pytest.fixture
-def src(make_file) -> int:
-    return make_file(pattern(64), os.O_RDONLY)
-
-
-@pytest.fixture
-def dst(make_file) -> int:
-    return make_file(b"")
-
-
 @pytest.mark.clause("LNX-SF-EFAULT-BADPTR")
-def test_unmapped_offset_pointer_fails_with_efault_and_moves_nothing(src, dst, unmapped_address):
+def test_unmapped_offset_pointer_fails_with_efault_and_moves_nothing(pattern_file, empty_file,
+                                                                    unmapped_address):
     """An unmapped offset pointer: EFAULT, out_fd untouched."""
-    expect_errno(lambda: sendfile_offset_at(dst, src, unmapped_address, 4), errno.EFAULT,
-                 "sendfile with an unmapped offset pointer")
-    assert os.lseek(dst, 0, os.SEEK_CUR) == 0
-    assert os.fstat(dst).st_size == 0
+    expect_errno(lambda: sendfile_offset_at(empty_file, pattern_file, unmapped_address, 4),
+                 errno.EFAULT, "sendfile with an unmapped offset pointer")
+    assert tell(empty_file) == 0
+    assert os.fstat(empty_file).st_size == 0
 
 
 @pytest.mark.clause("LNX-SF-EFAULT-ROPTR-DATA-MOVED")
-def test_readonly_offset_pointer_fails_after_data_moved(src, dst, readonly_page):
+def test_readonly_offset_pointer_fails_after_data_moved(pattern_file, empty_file, readonly_page):
     """A read-only offset pointer (holding 0): EFAULT, yet the 4 bytes reached out_fd."""
-    expect_errno(lambda: sendfile_offset_at(dst, src, readonly_page, 4), errno.EFAULT,
-                 "sendfile with a read-only offset pointer")
-    assert os.lseek(dst, 0, os.SEEK_CUR) == 4, "out_fd offset shows whether data moved"
-    assert os.pread(dst, 64, 0) == pattern(4)
+    expect_errno(lambda: sendfile_offset_at(empty_file, pattern_file, readonly_page, 4),
+                 errno.EFAULT, "sendfile with a read-only offset pointer")
+    assert tell(empty_file) == 4, "out_fd offset shows whether data moved"
+    assert os.pread(empty_file, 64, 0) == pattern(4)

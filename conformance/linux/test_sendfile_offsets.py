@@ -13,82 +13,66 @@ import os
 import pytest
 
 from conformance.abi.sendfile import sendfile
-from conformance.fixtures.files import pattern
+from conformance.fixtures.files import SMALL, pattern, tell
 
 pytestmark = pytest.mark.requires(os="linux")
 
-SIZE = 64
-
-
-@pytest.fixture
-def src(make_file) -> int:
-    """A read-only file of SIZE pattern bytes, its offset at 0."""
-    return make_file(pattern(SIZE), os.O_RDONLY)
-
-
-@pytest.fixture
-def dst(make_file) -> int:
-    """An empty read-write file."""
-    return make_file(b"")
-
-
-def tell(fd: int) -> int:
-    return os.lseek(fd, 0, os.SEEK_CUR)
+SIZE = SMALL
 
 
 @pytest.mark.clause("LNX-SF-OFFNULL-FPOS", "LNX-SF-OUT-REGULAR")
-def test_null_offset_reads_from_and_advances_in_fd_offset(src, dst):
+def test_null_offset_reads_from_and_advances_in_fd_offset(pattern_file, empty_file):
     """With offset NULL, data comes from in_fd's offset, which advances by the return value."""
-    os.lseek(src, 10, os.SEEK_SET)
-    assert sendfile(dst, src, None, 10).sent == 10
-    assert tell(src) == 20, "in_fd offset must advance by the bytes read"
-    assert os.pread(dst, SIZE, 0) == pattern(10, start=10)
+    os.lseek(pattern_file, 10, os.SEEK_SET)
+    assert sendfile(empty_file, pattern_file, None, 10).sent == 10
+    assert tell(pattern_file) == 20, "in_fd offset must advance by the bytes read"
+    assert os.pread(empty_file, SIZE, 0) == pattern(10, start=10)
 
 
 @pytest.mark.clause("LNX-SF-OFF-NOFPOS")
-def test_offset_pointer_is_updated_and_in_fd_offset_untouched(src, dst):
+def test_offset_pointer_is_updated_and_in_fd_offset_untouched(pattern_file, empty_file):
     """With an offset, reading starts there, *offset moves past the data, in_fd's offset stays."""
-    os.lseek(src, 10, os.SEEK_SET)
-    result = sendfile(dst, src, 2, 5)
+    os.lseek(pattern_file, 10, os.SEEK_SET)
+    result = sendfile(empty_file, pattern_file, 2, 5)
     assert result.sent == 5
     assert result.offset == 7, "*offset must point after the last byte read"
-    assert tell(src) == 10, "in_fd's own offset must not move when an offset is given"
-    assert os.pread(dst, SIZE, 0) == pattern(5, start=2)
+    assert tell(pattern_file) == 10, "in_fd's own offset must not move when an offset is given"
+    assert os.pread(empty_file, SIZE, 0) == pattern(5, start=2)
 
 
 @pytest.mark.clause("LNX-SF-OUT-FPOS")
-def test_data_lands_at_out_fd_offset_which_advances(src, dst):
+def test_data_lands_at_out_fd_offset_which_advances(pattern_file, empty_file):
     """A seekable out_fd is written at its own offset, and that offset advances."""
-    os.write(dst, b"\xff" * 5)
-    assert sendfile(dst, src, None, 5).sent == 5
-    assert tell(dst) == 10
-    assert os.pread(dst, SIZE, 0) == b"\xff" * 5 + pattern(5)
+    os.write(empty_file, b"\xff" * 5)
+    assert sendfile(empty_file, pattern_file, None, 5).sent == 5
+    assert tell(empty_file) == 10
+    assert os.pread(empty_file, SIZE, 0) == b"\xff" * 5 + pattern(5)
 
 
 @pytest.mark.clause("LNX-SF-COUNT-ZERO")
 @pytest.mark.parametrize("offset", [None, 3], ids=["off=NULL", "off=3"])
-def test_count_zero_returns_zero_and_moves_nothing(src, dst, offset):
+def test_count_zero_returns_zero_and_moves_nothing(pattern_file, empty_file, offset):
     """count 0 succeeds, returns 0, and leaves every offset where it was."""
-    result = sendfile(dst, src, offset, 0)
+    result = sendfile(empty_file, pattern_file, offset, 0)
     assert result == (0, offset)
-    assert (tell(src), tell(dst)) == (0, 0)
+    assert (tell(pattern_file), tell(empty_file)) == (0, 0)
 
 
 @pytest.mark.clause("LNX-SF-EOF-ZERO")
 @pytest.mark.parametrize("start", [SIZE, SIZE + 100], ids=["at-eof", "past-eof"])
-def test_read_at_or_past_eof_returns_zero(src, dst, start):
+def test_read_at_or_past_eof_returns_zero(pattern_file, empty_file, start):
     """Reading at or past EOF is not an error: the call returns 0."""
-    os.lseek(src, start, os.SEEK_SET)
-    assert sendfile(dst, src, None, 5).sent == 0
-    assert sendfile(dst, src, start, 5) == (0, start)
-    assert tell(dst) == 0
+    os.lseek(pattern_file, start, os.SEEK_SET)
+    assert sendfile(empty_file, pattern_file, None, 5).sent == 0
+    assert sendfile(empty_file, pattern_file, start, 5) == (0, start)
+    assert tell(empty_file) == 0
 
 
 @pytest.mark.clause("LNX-SF-RET-COUNT")
-def test_count_beyond_eof_returns_bytes_available(src, dst):
+def test_count_beyond_eof_returns_bytes_available(pattern_file, empty_file):
     """A count larger than the data returns the bytes actually written (a short count)."""
-    assert sendfile(dst, src, None, 1000).sent == SIZE
-    assert os.pread(dst, 2 * SIZE, 0) == pattern(SIZE)
+    assert sendfile(empty_file, pattern_file, None, 1000).sent == SIZE
+    assert os.pread(empty_file, 2 * SIZE, 0) == pattern(SIZE)
 
 
 @pytest.mark.clause("LNX-SF-SELF")

@@ -18,16 +18,6 @@ from conformance.fixtures.files import pattern
 pytestmark = pytest.mark.requires(os="linux")
 
 
-@pytest.fixture
-def src(make_file) -> int:
-    return make_file(pattern(64), os.O_RDONLY)
-
-
-@pytest.fixture
-def dst(make_file) -> int:
-    return make_file(b"")
-
-
 def pipe_holds(r: int) -> bytes:
     """What a non-blocking pipe read end holds right now (b"" when empty)."""
     try:
@@ -37,50 +27,51 @@ def pipe_holds(r: int) -> bytes:
 
 
 @pytest.mark.clause("LNX-SP-EFAULT-BADPTR")
-def test_unmapped_off_in_fails_before_data_moves(src, make_pipe, unmapped_address):
+def test_unmapped_off_in_fails_before_data_moves(pattern_file, make_pipe, unmapped_address):
     """file -> pipe with an unmapped off_in: EFAULT, the pipe stays empty."""
     r, w = make_pipe(nonblock=True)
-    expect_errno(lambda: splice_offsets_at(src, unmapped_address, w, None, 4), errno.EFAULT,
-                 "splice with an unmapped off_in")
+    expect_errno(lambda: splice_offsets_at(pattern_file, unmapped_address, w, None, 4),
+                 errno.EFAULT, "splice with an unmapped off_in")
     assert pipe_holds(r) == b""
 
 
 @pytest.mark.clause("LNX-SP-EFAULT-BADPTR")
-def test_unmapped_off_out_fails_before_data_moves(dst, make_pipe, unmapped_address):
-    """pipe -> file with an unmapped off_out: EFAULT, the file stays empty, the pipe keeps its data."""
+def test_unmapped_off_out_fails_before_data_moves(empty_file, make_pipe, unmapped_address):
+    """pipe -> file with an unmapped off_out: EFAULT, the file stays empty, the pipe keeps
+    its data."""
     r, w = make_pipe(nonblock=True)
     os.write(w, b"data")
-    expect_errno(lambda: splice_offsets_at(r, None, dst, unmapped_address, 4), errno.EFAULT,
-                 "splice with an unmapped off_out")
-    assert os.fstat(dst).st_size == 0
+    expect_errno(lambda: splice_offsets_at(r, None, empty_file, unmapped_address, 4),
+                 errno.EFAULT, "splice with an unmapped off_out")
+    assert os.fstat(empty_file).st_size == 0
     assert pipe_holds(r) == b"data"
 
 
 @pytest.mark.clause("LNX-SP-EFAULT-ROPTR-DATA-MOVED")
-def test_readonly_off_in_fails_after_data_moved(src, make_pipe, readonly_page):
+def test_readonly_off_in_fails_after_data_moved(pattern_file, make_pipe, readonly_page):
     """file -> pipe with a read-only off_in holding 0: EFAULT, yet 4 bytes reached the pipe."""
     r, w = make_pipe(nonblock=True)
-    expect_errno(lambda: splice_offsets_at(src, readonly_page, w, None, 4), errno.EFAULT,
-                 "splice with a read-only off_in")
+    expect_errno(lambda: splice_offsets_at(pattern_file, readonly_page, w, None, 4),
+                 errno.EFAULT, "splice with a read-only off_in")
     assert pipe_holds(r) == pattern(4), "the pipe shows whether data moved"
-    assert os.lseek(src, 0, os.SEEK_CUR) == 0, "with off_in given, the file offset stays"
+    assert os.lseek(pattern_file, 0, os.SEEK_CUR) == 0, "with off_in given, the file offset stays"
 
 
 @pytest.mark.clause("LNX-SP-EFAULT-ROPTR-DATA-MOVED")
-def test_readonly_off_out_fails_after_data_moved(dst, make_pipe, readonly_page):
+def test_readonly_off_out_fails_after_data_moved(empty_file, make_pipe, readonly_page):
     """pipe -> file with a read-only off_out holding 0: EFAULT, yet the file holds the 4 bytes."""
     r, w = make_pipe(nonblock=True)
     os.write(w, b"data")
-    expect_errno(lambda: splice_offsets_at(r, None, dst, readonly_page, 4), errno.EFAULT,
-                 "splice with a read-only off_out")
-    assert os.pread(dst, 16, 0) == b"data", "the file shows whether data moved"
+    expect_errno(lambda: splice_offsets_at(r, None, empty_file, readonly_page, 4),
+                 errno.EFAULT, "splice with a read-only off_out")
+    assert os.pread(empty_file, 16, 0) == b"data", "the file shows whether data moved"
     assert pipe_holds(r) == b""
 
 
 @pytest.mark.clause("LNX-SP-ESPIPE-PIPEOFF")
-def test_offset_pointer_for_a_pipe_is_never_read(dst, make_pipe, unmapped_address):
+def test_offset_pointer_for_a_pipe_is_never_read(empty_file, make_pipe, unmapped_address):
     """An unmapped off_in for a pipe fd_in: ESPIPE, not EFAULT (the pointer is not read)."""
     r, w = make_pipe()
     os.write(w, b"data")
-    expect_errno(lambda: splice_offsets_at(r, unmapped_address, dst, None, 4), errno.ESPIPE,
-                 "splice with an unmapped off_in on a pipe")
+    expect_errno(lambda: splice_offsets_at(r, unmapped_address, empty_file, None, 4),
+                 errno.ESPIPE, "splice with an unmapped off_in on a pipe")
