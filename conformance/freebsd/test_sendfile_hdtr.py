@@ -14,7 +14,6 @@ data the trailers go out but the headers do not (our reading of the code, see th
 """
 import errno
 import os
-import socket
 from typing import NamedTuple
 
 import pytest
@@ -22,7 +21,7 @@ import pytest
 from conformance.abi.freebsd_sendfile import UIO_MAXIOV, Hdtr, hdtr, iovecs, sendfile
 from conformance.checks import expect_errno
 from conformance.fixtures.files import pattern
-from conformance.fixtures.freebsd_sendfile import read_to_eof
+from conformance.fixtures.freebsd_sendfile import sent_bytes
 
 pytestmark = pytest.mark.requires(os="freebsd")
 
@@ -32,11 +31,6 @@ SIZE = 3000
 @pytest.fixture
 def src(make_file) -> int:
     return make_file(pattern(SIZE), os.O_RDONLY)
-
-
-def sent_bytes(peer) -> bytes:
-    peer.sender.shutdown(socket.SHUT_WR)
-    return read_to_eof(peer.receiver)
 
 
 class Layout(NamedTuple):
@@ -69,7 +63,7 @@ def test_headers_before_and_trailers_after_the_file(src, sf_peer, layout: Layout
     expected = b"".join(headers) + pattern(SIZE) + b"".join(trailers)
     result = sendfile(src, peer.sender.fileno(), 0, 0, hdtr(layout.headers, layout.trailers))
     assert result == (0, len(expected))
-    assert sent_bytes(peer) == expected
+    assert sent_bytes(*peer) == expected
 
 
 @pytest.mark.clause("FBSD-SF-HDTR-NULL-ARRAY")
@@ -77,7 +71,7 @@ def test_null_arrays_with_positive_counts_are_ignored(src, sf_peer):
     """headers and trailers NULL with counts 3: no error, only the file goes out."""
     peer = sf_peer()
     assert sendfile(src, peer.sender.fileno(), 0, 0, Hdtr(None, None, 3, 3)) == (0, SIZE)
-    assert sent_bytes(peer) == pattern(SIZE)
+    assert sent_bytes(*peer) == pattern(SIZE)
 
 
 @pytest.mark.clause("FBSD-SF-HDTR-TOO-MANY")
@@ -88,7 +82,7 @@ def test_exactly_uio_maxiov_header_iovecs_are_accepted(src, sf_peer):
     headers = [bytes([i % 251]) for i in range(UIO_MAXIOV)]
     expected = b"".join(headers) + pattern(SIZE)
     assert sendfile(src, peer.sender.fileno(), 0, 0, Hdtr(iovecs(headers))) == (0, len(expected))
-    assert sent_bytes(peer) == expected
+    assert sent_bytes(*peer) == expected
 
 
 @pytest.mark.clause("FBSD-SF-HDTR-EFAULT")
@@ -99,7 +93,7 @@ def test_unreadable_hdtr_fails_before_sending_anything(src, sf_peer, sf_hdtr, ki
     bad = sf_hdtr(kind)
     expect_errno(lambda: sendfile(src, peer.sender.fileno(), 0, 0, bad), errno.EFAULT,
                  f"sendfile with hdtr {kind}")
-    assert sent_bytes(peer) == b"", "data reached the peer although the call failed with EFAULT"
+    assert sent_bytes(*peer) == b"", "data reached the peer although the call failed with EFAULT"
 
 
 @pytest.mark.clause("FBSD-SF-HDR-DROPPED-WHEN-NO-FILE-DATA")
@@ -112,4 +106,4 @@ def test_no_file_data_sends_trailers_but_not_headers(sf_fd, sf_peer, fd_kind, of
     peer = sf_peer()
     layout = hdtr([b"HEAD"], [b"TAIL"])
     assert sendfile(sf_fd(fd_kind), peer.sender.fileno(), offset, 0, layout) == (0, 4)
-    assert sent_bytes(peer) == b"TAIL"
+    assert sent_bytes(*peer) == b"TAIL"

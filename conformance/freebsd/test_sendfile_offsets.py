@@ -19,7 +19,7 @@ import pytest
 
 from conformance.abi.freebsd_sendfile import sendfile
 from conformance.fixtures.files import pattern
-from conformance.fixtures.freebsd_sendfile import read_to_eof
+from conformance.fixtures.freebsd_sendfile import sent_bytes
 
 pytestmark = pytest.mark.requires(os="freebsd")
 
@@ -31,19 +31,13 @@ def src(make_file) -> int:
     return make_file(pattern(SIZE), os.O_RDONLY)
 
 
-def sent_bytes(peer) -> bytes:
-    """Shut the sender's side and return everything the receiver gets."""
-    peer.sender.shutdown(socket.SHUT_WR)
-    return read_to_eof(peer.receiver)
-
-
 @pytest.mark.clause("FBSD-SF-REGULAR-FILE")
 @pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6], ids=["ipv4", "ipv6"])
 def test_whole_file_reaches_the_peer(src, sf_peer, family):
     """offset 0, nbytes 0: returns 0, *sbytes is the file size, the peer reads the file."""
     peer = sf_peer(family)
     assert sendfile(src, peer.sender.fileno(), 0, 0) == (0, SIZE)
-    assert sent_bytes(peer) == pattern(SIZE)
+    assert sent_bytes(*peer) == pattern(SIZE)
 
 
 @pytest.mark.clause("FBSD-SF-NBYTES-ZERO-TO-EOF")
@@ -51,7 +45,7 @@ def test_nbytes_zero_sends_from_offset_to_end(src, sf_peer):
     """nbytes 0 from offset 1234: the rest of the file, *sbytes = size - offset."""
     peer = sf_peer()
     assert sendfile(src, peer.sender.fileno(), 1234, 0) == (0, SIZE - 1234)
-    assert sent_bytes(peer) == pattern(SIZE - 1234, start=1234)
+    assert sent_bytes(*peer) == pattern(SIZE - 1234, start=1234)
 
 
 @pytest.mark.clause("FBSD-SF-NBYTES-CLAMP")
@@ -60,7 +54,7 @@ def test_nbytes_past_the_end_stops_at_the_end(src, sf_peer, nbytes):
     """offset 100 with nbytes reaching past the end: no error, only the bytes the file has."""
     peer = sf_peer()
     assert sendfile(src, peer.sender.fileno(), 100, nbytes) == (0, SIZE - 100)
-    assert sent_bytes(peer) == pattern(SIZE - 100, start=100)
+    assert sent_bytes(*peer) == pattern(SIZE - 100, start=100)
 
 
 @pytest.mark.clause("FBSD-SF-OFFSET-AT-OR-BEYOND-EOF")
@@ -70,7 +64,7 @@ def test_offset_at_or_past_end_is_success_with_nothing_sent(src, sf_peer, offset
     """An offset at or past the end: returns 0, *sbytes 0, the peer reads nothing."""
     peer = sf_peer()
     assert sendfile(src, peer.sender.fileno(), offset, nbytes) == (0, 0)
-    assert sent_bytes(peer) == b""
+    assert sent_bytes(*peer) == b""
 
 
 @pytest.mark.clause("FBSD-SF-SBYTES-NULL-OK")
@@ -78,7 +72,7 @@ def test_null_sbytes_is_allowed(src, sf_peer):
     """sbytes NULL: the call returns 0 and the data still goes out."""
     peer = sf_peer()
     assert sendfile(src, peer.sender.fileno(), 0, 0, sbytes=False) == (0, None)
-    assert sent_bytes(peer) == pattern(SIZE)
+    assert sent_bytes(*peer) == pattern(SIZE)
 
 
 @pytest.mark.clause("FBSD-SF-EFAULT-SBYTES")
@@ -86,7 +80,7 @@ def test_unwritable_sbytes_is_not_an_error(src, sf_peer, unmapped_address):
     """sbytes pointing at an unmapped page: no EFAULT (sendfile(2) BUGS), the data goes out."""
     peer = sf_peer()
     assert sendfile(src, peer.sender.fileno(), 0, 0, sbytes=unmapped_address).ret == 0
-    assert sent_bytes(peer) == pattern(SIZE)
+    assert sent_bytes(*peer) == pattern(SIZE)
 
 
 @pytest.mark.clause("FBSD-SF-UNCONNECTED-NOTHING-TO-SEND")

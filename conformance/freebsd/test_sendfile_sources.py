@@ -12,23 +12,17 @@ never-touched pages; a unix stream socketpair, with and without hdtr; a write(2)
 call.
 """
 import os
-import socket
 
 import pytest
 
 from conformance.abi.freebsd_sendfile import hdtr, sendfile
 from conformance.abi.memory import PAGE_SIZE
 from conformance.fixtures.files import pattern
-from conformance.fixtures.freebsd_sendfile import read_to_eof
+from conformance.fixtures.freebsd_sendfile import sent_bytes
 
 pytestmark = pytest.mark.requires(os="freebsd")
 
 SIZE = 5000
-
-
-def sent_bytes(sender: socket.socket, receiver: socket.socket) -> bytes:
-    sender.shutdown(socket.SHUT_WR)
-    return read_to_eof(receiver)
 
 
 @pytest.mark.clause("FBSD-SF-SHM")
