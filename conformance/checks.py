@@ -26,3 +26,17 @@ def expect_errno(fn: Callable[[], Any], expected: int | tuple[int, ...], what: s
             f"{what}: expected {names}, got {errname(exc.errno)} ({os.strerror(exc.errno or 0)})")
         return exc
     raise AssertionError(f"{what}: expected {names}, but the call succeeded and returned {result!r}")
+
+
+def transfer_all(step: Callable[[int], int], count: int, what: str) -> int:
+    """Call step(done) until count bytes have moved; step returns how many bytes that call
+    moved. Short counts are allowed, no progress is not: a call that moves nothing while
+    count - done bytes are known to be pending fails at once (a kernel returning 0 would
+    otherwise spin the test until its deadline). Returns count."""
+    done = 0
+    while done < count:
+        moved = step(done)
+        assert moved > 0, (f"{what}: a call moved {moved} bytes after {done} of {count}, with "
+                           f"{count - done} still pending: no progress")
+        done += moved
+    return done

@@ -39,6 +39,14 @@ def _parser(modules: dict) -> argparse.ArgumentParser:
     return p
 
 
+def _input_errors() -> tuple[type[Exception], ...]:
+    """The errors of the files a command reads (catalogs, known failures, results)."""
+    from conformance.catalog import CatalogError
+    from conformance.results.known_failures import KnownFailuresError
+    from conformance.results.model import ResultsError
+    return CatalogError, KnownFailuresError, ResultsError
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     own, pytest_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv \
@@ -53,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    except TargetError as exc:
+    except (TargetError, *_input_errors()) as exc:  # a bad file or tool: one line, exit 2
         print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

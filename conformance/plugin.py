@@ -29,6 +29,7 @@ pytest_plugins = sorted(f"conformance.fixtures.{m.name}"
 DEFAULT_TEST_DEADLINE = 120
 SUITE_PACKAGE_DIR = Path(__file__).parent
 _PROBE_CACHE = pytest.StashKey[dict]()
+_RUN_TESTS = pytest.StashKey[list]()
 _RECORDER = "conformance-results-recorder"
 
 
@@ -56,6 +57,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "requires(os=, root=, feature=, kernel=, because=): what a test needs; "
                    "a missing requirement skips it before the body runs, naming what is missing")
     config.stash[_PROBE_CACHE] = {}
+    if config.getoption("conformance_results"):
+        from conformance import kernel_health
+        kernel_health.register(config)  # tests[].kernel_log: warnings/taint around each test
     if config.getoption("conformance_results") and not hasattr(config, "workerinput"):
         from conformance.results.journal import JOURNAL, Journal
         from conformance.results.recorder import Recorder
@@ -123,11 +127,34 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     known_failures.apply(items)  # conformance/data/known-failures.toml: strict xfails
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # What this run will execute (after -k/-m deselection): a Broken probe's dedicated test
+    # must be among it for the tests that need the feature to skip rather than fail.
+    session.config.stash[_RUN_TESTS] = [item.nodeid for item in session.items]
+
+
 def _probe_answer(config: pytest.Config, name: str) -> str | None:
+    """The cached answer of probe `name`: None or an absence reason (skip). A probe that raised
+    raises again for every test needing it (ERROR); a Broken answer skips naming the test that
+    fails for it, or fails at setup when that test is not part of the run."""
     cache = config.stash[_PROBE_CACHE]
     if name not in cache:
-        cache[name] = probes.PROBES[name]()
-    return cache[name]
+        try:
+            cache[name] = probes.PROBES[name]()
+        except Exception as exc:  # noqa: BLE001 (kept and re-raised for each dependent test)
+            cache[name] = exc
+    answer = cache[name]
+    if isinstance(answer, BaseException):
+        raise RuntimeError(  # noqa: TRY004 (a probe that raised: the tests needing it ERROR)
+            f"probe {name} failed: {type(answer).__name__}: {answer}") from answer
+    if isinstance(answer, probes.Broken):
+        failing = [n for n in config.stash.get(_RUN_TESTS, []) if answer.test in n]
+        if not failing:
+            pytest.fail(f"feature {name} is broken on this kernel: {answer.reason} (the test "
+                        f"that reports it, {answer.test}, is not part of this run)", pytrace=False)
+        return (f"broken on this kernel: {answer.reason}; the regression is reported by "
+                f"{answer.test} (FAILED)")
+    return answer
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -145,6 +172,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    known_failures.enforce_observed(item, call, report)  # a known failure must fail as observed
     current = transcript._current
     if current is None:
         return

@@ -1,12 +1,15 @@
 """Error-queue decoding and the MSG_ZEROCOPY contract checks, on synthetic control messages
 (any OS, no root); and the guard that keeps the sendfile2 RFC binding from calling a syscall
 number nobody named (the RFC's 467 is open_tree_attr upstream)."""
+import errno
 import platform
 import socket
 import struct
+import time
 from pathlib import Path
 
 import pytest
+from conformance.fixtures import zerocopy as zc_fixtures
 from conformance.fixtures.zerocopy import Notifications
 
 import conformance
@@ -238,3 +241,52 @@ def test_rfc_suite_calls_no_syscall_unless_the_kernel_and_the_user_allow(pyteste
     assert outcomes.get("skipped", 0) >= 9 and set(outcomes) == {"skipped"}, outcomes
     assert ("SPLICE_F_ZC" if extra else "--sendfile2-nr=N") in result.stdout.str()
     assert probes.named_sendfile2_nr is None, "the option leaked out of the run"
+
+
+# --- the collector stops when nothing more can come, and still sees what comes late ---------
+
+def script(collector, monkeypatch, batches):
+    """recv_errqueue() hands out the reads of the current batch, then EAGAIN; each pollerr()
+    opens the next batch (True), or reports nothing when none is left."""
+    pending = [list(b) for b in batches]
+    current: list = pending.pop(0) if pending else []
+
+    def recv(sock):
+        if current:
+            return current.pop(0)
+        raise BlockingIOError(errno.EAGAIN, "empty")
+
+    def pollerr(timeout):
+        if not pending:
+            return False
+        current[:] = pending.pop(0)
+        return True
+
+    monkeypatch.setattr(zc_fixtures, "recv_errqueue", recv)
+    monkeypatch.setattr(collector, "pollerr", pollerr)
+
+
+def test_collect_sees_a_duplicate_that_arrives_after_the_ids_are_covered(collector, monkeypatch):
+    script(collector, monkeypatch, [[read(v4(info=0, data=0))], [read(v4(info=0, data=0))]])
+    collector.collect(1)
+    assert any("twice" in p or "more than once" in p for p in collector.problems(1)), \
+        collector.problems(1)
+
+
+def test_collect_gives_up_once_a_tcp_sender_is_all_acked(monkeypatch):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        notes = Notifications(sock)
+        script(notes, monkeypatch, [[]])
+        monkeypatch.setattr(zc_fixtures, "tcp_unacked", lambda s: 0)
+        start = time.monotonic()
+        assert notes.collect(1, deadline=30) == []
+        assert time.monotonic() - start < 5, "waited for a notification that cannot come"
+        assert notes.problems(1)
+
+
+def test_after_one_silent_deadline_later_collects_wait_less(collector, monkeypatch):
+    script(collector, monkeypatch, [])
+    monkeypatch.setattr(zc_fixtures._silence, "deadline", zc_fixtures.ARRIVAL)
+    with pytest.warns(UserWarning, match="no zerocopy notification arrived"):
+        collector.collect(1, deadline=0.05)
+    assert zc_fixtures._silence.deadline == zc_fixtures.NOTIFY_AFTER_SILENCE

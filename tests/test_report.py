@@ -67,11 +67,87 @@ def test_baseline_reports_regressions_and_failing_new_tests(tmp_path):
     assert md == ["01-test_full_nonblocking_pipe_gives_eagain.md",
                   "02-test_sendfile_fails_with_ebadf-in-closed-out-file-wronly.md",
                   "03-test_sendfile_rejects_arguments-EINVAL-in-file-rdonly-out-fi.md",
-                  "04-test_splice_rejects_arguments-ESPIPE-in-pipe-read-0x0-out-fi.md"]
+                  "04-test_splice_rejects_arguments-ESPIPE-in-pipe-read-0x0-out-fi.md",
+                  "lost-coverage.md"]
     regression = files[md[2]]
     assert "- **Verdict:** failed (was passed on 6.12.9-test)" in regression
     assert "- **Baseline kernel:** linux 6.12.9-test" in regression
     assert "so this failure means: the kernel disagrees with its documentation" in regression
+
+
+def test_lost_coverage_section_lists_causes_and_explanations(tmp_path):
+    """The tests `compare` calls lost coverage, with causes; then those the records explain."""
+    text = written(tmp_path, load(BASE))["lost-coverage.md"]
+    lost = text.split("## Lost coverage (3): fails the comparison")[1].split("## Explained")[0]
+    for needle in ("test_pipe_without_readers_gives_epipe_and_sigpipe`: passed -> xfailed",
+                   "  - cause: now xfailed: known failure known-failures.toml #1",
+                   "test_removed`: passed -> gone", "  - cause: vanished: not in CAND",
+                   "test_sendfile_queues_no_zerocopy_notification`: passed -> skipped",
+                   "  - cause: now skipped: requires feature SO_ZEROCOPY"):
+        assert needle in lost, needle
+    assert "## Explained (0): does not fail\n\nNone.\n" in text
+    base, cand = load(CAND), load(CAND)
+    cand["environment"]["privileged"] = False
+    test = next(t for t in cand["tests"] if t["nodeid"].endswith("test_was_known"))
+    test.update(outcome="skipped", reason="requires root (euid 1000)")
+    out = tmp_path / "explained"
+    report.write_all(cand, out, CLAUSES, base)
+    text = (out / "lost-coverage.md").read_text()
+    assert "## Lost coverage (0): fails the comparison\n\nNone." in text
+    assert ("## Explained (1): does not fail\n\n- `conformance/linux/test_sendfile_blocking.py::"
+            "test_was_known`: passed -> skipped\n  - cause: now skipped: requires root (euid "
+            "1000)\n  - explanation: CAND ran unprivileged, BASE as root") in text
+    same = tmp_path / "same"
+    report.write_all(base, same, CLAUSES, base)
+    assert not (same / "lost-coverage.md").exists()
+
+
+FREEBSD_CLAUSES = {c.id: c for c in [
+    Clause("BSD-SPL-COUNT-KEPT", "freebsd", "so_splice", "A failed SO_SPLICE keeps the count.",
+           "getsockopt(2) SO_SPLICE", "documented"),
+    Clause("BSD-SPL-EOF-EPIPE", "freebsd", "so_splice", "EOF with a full sink unsplices.",
+           "sys/kern/uipc_socket.c so_splice_xfer_data()", "source"),
+]}
+
+
+def freebsd_results() -> dict:
+    """A FreeBSD run: two failures (one per basis) and one error, basis as recorded."""
+    results = load(CAND)
+    results["kernel"].update(os="freebsd", release="15.0-RELEASE", machine="amd64")
+    fail = {"outcome": "failed", "duration": 0.1, "reason": None, "transcript": [],
+            "known_failure": None, "message": "E       AssertionError: 32768 bytes left"}
+    results["tests"] = [
+        {**fail, "nodeid": "conformance/freebsd/test_so_splice_teardown.py::test_eof",
+         "clauses": ["BSD-SPL-EOF-EPIPE"], "basis": {"BSD-SPL-EOF-EPIPE": "source"}},
+        {**fail, "nodeid": "conformance/freebsd/test_so_splice_bytecount.py::test_kept",
+         "clauses": ["BSD-SPL-COUNT-KEPT"], "basis": {"BSD-SPL-COUNT-KEPT": "documented"}},
+        {**fail, "nodeid": "conformance/freebsd/test_so_splice_teardown.py::test_setup",
+         "outcome": "error", "clauses": ["BSD-SPL-EOF-EPIPE"],
+         "basis": {"BSD-SPL-EOF-EPIPE": "source"}},
+    ]
+    return results
+
+
+def test_freebsd_source_only_failures_say_what_the_verdict_means(tmp_path):
+    report.write_all(freebsd_results(), tmp_path, FREEBSD_CLAUSES)
+    files = {p.name: p.read_text() for p in tmp_path.glob("*.md")}
+    eof, kept, setup = (files[n] for n in ("01-test_eof.md", "02-test_kept.md",
+                                            "03-test_setup.md"))
+    caveat = ('> **Caveat:** BSD-SPL-EOF-EPIPE has basis "source" (our reading of the FreeBSD '
+              'source, not yet confirmed on a FreeBSD kernel). This verdict means "behaviour '
+              'differs from our reading of the source" until confirmed on a FreeBSD kernel')
+    assert eof.splitlines()[2].startswith(caveat)
+    assert "Caveat" not in kept  # a documented clause: the kernel disagrees with its man page
+    assert "Caveat" not in setup  # a harness error is no verdict
+    # the basis the run recorded counts, even where this checkout's catalog says otherwise
+    results = freebsd_results()
+    results["tests"][0]["basis"] = {"BSD-SPL-EOF-EPIPE": "documented"}
+    report.write_all(results, tmp_path / "recorded", FREEBSD_CLAUSES)
+    assert "Caveat" not in (tmp_path / "recorded" / "01-test_eof.md").read_text()
+    linux = freebsd_results()
+    linux["kernel"]["os"] = "linux"
+    report.write_all(linux, tmp_path / "linux", FREEBSD_CLAUSES)
+    assert "Caveat" not in (tmp_path / "linux" / "01-test_eof.md").read_text()
 
 
 def test_report_has_what_a_kernel_developer_needs(tmp_path):

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conformance.results import SCHEMA
+from conformance.results import SCHEMA, provenance
 from conformance.results.model import counts, load, split_nodeid
 
 MIXED = """
@@ -77,9 +77,10 @@ def test_results_json_records_each_verdict(pytester):
     assert "harness trouble" in tests["test_errors"]["message"]
     assert tests["test_skips"]["reason"].startswith("requires OS plan9")
     assert tests["test_xfails"]["reason"] == "known: commit abc"
+    assert "E       assert False" in tests["test_xfails"]["message"]  # the deviation seen
     assert tests["test_passes"]["transcript"] == [
         {"call": "sendfile", "args": {"count": 0}, "result": 0, "errno": None}]
-    for key in ("os", "release", "machine", "config_hash", "cmdline"):
+    for key in ("os", "release", "machine", "config_hash", "config_options", "cmdline"):
         assert key in results["kernel"]
     assert results["environment"]["accel"] == "none"
 
@@ -121,3 +122,33 @@ def test_counts_cover_every_outcome():
 ], ids=["function", "class", "module"])
 def test_split_nodeid(nodeid, expected):
     assert split_nodeid(nodeid) == expected
+
+
+def test_config_options_keep_the_probes_options_and_cited_ones():
+    """compare explains a skip naming CONFIG_X by the values both runs record."""
+    config = (b"CONFIG_VSOCKETS=m\n# CONFIG_VSOCKETS_LOOPBACK is not set\n"
+              b'CONFIG_LOCALVERSION="-test"\nCONFIG_OTHER=y\n')
+    names = provenance.probe_options() | {"CONFIG_LOCALVERSION"}
+    assert {"CONFIG_VSOCKETS", "CONFIG_VSOCKETS_LOOPBACK", "CONFIG_NET_NS"} <= names
+    got = provenance.config_options(config, names)
+    assert got["CONFIG_VSOCKETS"] == "m" and got["CONFIG_LOCALVERSION"] == "-test"
+    assert got["CONFIG_VSOCKETS_LOOPBACK"] is None and got["CONFIG_NET_NS"] is None
+    assert "CONFIG_OTHER" not in got
+    assert provenance.config_options(None, names) is None
+
+
+def test_recorder_keeps_the_config_options_skip_reasons_cite(pytester):
+    pytester.makepyfile(test_cfg="""
+import pytest
+
+@pytest.mark.clause("LNX-SF-EAGAIN")
+def test_skips():
+    pytest.skip("kernel without CONFIG_NO_SUCH_OPTION_X")
+""")
+    out = pytester.path / "out"
+    pytester.runpytest_subprocess(f"--conformance-results={out}")
+    kernel = json.loads((out / "results.json").read_text())["kernel"]
+    if kernel["config_hash"] is None:
+        pytest.skip("this kernel's config is not readable: config_options is None")
+    assert kernel["config_options"]["CONFIG_NO_SUCH_OPTION_X"] is None  # cited, not set
+    assert set(provenance.probe_options()) <= set(kernel["config_options"])

@@ -118,3 +118,24 @@ def test_suite_collects_and_skips_everywhere_but_freebsd(tmp_path):
     skips = [line for line in out.splitlines() if line.startswith("SKIPPED")]
     assert skips and all(f"requires OS freebsd (running {platform.system().lower()})" in line
                          for line in skips), skips
+
+
+def test_enotcapable_is_93_whatever_the_python_names():
+    """sys/sys/errno.h ENOTCAPABLE 93; CPython names it on FreeBSD only from 3.11.1, so the
+    errors table resolves it through errno_value(), never errno.ENOTCAPABLE (issue 14 point 5)."""
+    from conformance.abi import freebsd
+    assert freebsd.ENOTCAPABLE == freebsd.ERRNO["ENOTCAPABLE"] == 93
+    assert freebsd.errno_value("ENOTCAPABLE") == 93
+    assert freebsd.errno_value("EBADF") == 9
+
+
+def test_every_errno_name_in_the_errors_table_resolves(monkeypatch):
+    """Every row's errno name resolves even on a Python without errno.ENOTCAPABLE (3.11.0)."""
+    import errno
+
+    from conformance.abi import freebsd
+    from conformance.freebsd import test_so_splice_errors as table
+    monkeypatch.delattr(errno, "ENOTCAPABLE", raising=False)
+    names = {c.errno for c in table.FAULTS + table.ORDER + table.ENCODINGS}
+    assert "ENOTCAPABLE" in names
+    assert {n: freebsd.errno_value(n) for n in names}["ENOTCAPABLE"] == 93

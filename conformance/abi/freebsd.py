@@ -7,6 +7,7 @@ names resolve through Python's errno module, never through ERRNO below.
 from __future__ import annotations
 
 import ctypes
+import errno as _errno
 import platform
 
 IS_FREEBSD = platform.system() == "FreeBSD"
@@ -29,6 +30,18 @@ class Timeval(ctypes.Structure):
 class Iovec(ctypes.Structure):
     """struct iovec { void *iov_base; size_t iov_len; }."""
     _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+# sys/sys/errno.h: #define ENOTCAPABLE 93 (Capsicum). CPython's errno module names it on FreeBSD
+# only from 3.11.1, while pyproject.toml allows 3.11.0: every FreeBSD test and fixture takes it
+# from here (or through errno_value()), never as errno.ENOTCAPABLE.
+ENOTCAPABLE = getattr(_errno, "ENOTCAPABLE", 93)
+
+
+def errno_value(name: str) -> int:
+    """A FreeBSD errno by name, for tables whose rows hold names: Python's errno module, except
+    ENOTCAPABLE, which may be missing from it (see above)."""
+    return ENOTCAPABLE if name == "ENOTCAPABLE" else getattr(_errno, name)
 
 
 # sys/sys/errno.h; for the layout self-tests only (Linux numbers differ from 35 upward).

@@ -30,14 +30,13 @@ not merely unsupported. Off FreeBSD every call raises NotFreeBSD before reaching
 from __future__ import annotations
 
 import ctypes
-import errno as _errno
 import os
 from collections.abc import Sequence
 from functools import cache
 from typing import Any, NamedTuple
 
 from conformance.abi import transcript
-from conformance.abi.freebsd import IS_FREEBSD, Iovec
+from conformance.abi.freebsd import ENOTCAPABLE, IS_FREEBSD, Iovec  # noqa: F401 (re-exported)
 from conformance.abi.libc import LIBC, c_off_t, check
 
 # sys/sys/socket.h
@@ -54,8 +53,6 @@ SSIZE_MAX = 2**63 - 1          # LP64
 SIZE_MAX = 2**64 - 1
 SHM_ANON = 1                   # sys/sys/mman.h: #define SHM_ANON ((char *)1)
 
-# sys/sys/errno.h. CPython names ENOTCAPABLE on FreeBSD from 3.11.1; older ones lack the name.
-ENOTCAPABLE = getattr(_errno, "ENOTCAPABLE", 93)
 
 _UNWRITTEN = -1                # preset of *sbytes; the kernel only ever stores a count >= 0
 

@@ -25,6 +25,7 @@ from conformance.abi.libc import check, function
 SO_SPLICE = 0x1023         # sys/sys/socket.h (OpenBSD uses the same value; Linux has none)
 OFF_T_SIZE = 8             # getsockopt(SO_SPLICE) returns an off_t: int64 on every FreeBSD ABI
 FIONREAD = 0x4004667F      # sys/sys/filio.h: _IOR('f', 127, int) (Linux: 0x541B)
+FIONWRITE = 0x40046677     # sys/sys/filio.h: _IOR('f', 119, int); no Linux counterpart
 SO_RCVTIMEO = 0x1006       # sys/sys/socket.h (Linux: 20)
 
 
@@ -127,6 +128,18 @@ def pending_bytes(sock: socket.socket) -> int:
         return struct.unpack("i", buf)[0]
 
     return transcript.record("ioctl", {"fd": fd, "req": "FIONREAD"}, call)
+
+
+def unsent_bytes(sock: socket.socket) -> int:
+    """ioctl(FIONWRITE): bytes in sock's send buffer (for TCP: not yet acknowledged by the peer;
+    sys/kern/sys_socket.c soo_ioctl() returns sbavail(&so->so_snd))."""
+    fd = sock.fileno()
+
+    def call() -> int:
+        buf = fcntl.ioctl(fd, FIONWRITE, b"\0\0\0\0")
+        return struct.unpack("i", buf)[0]
+
+    return transcript.record("ioctl", {"fd": fd, "req": "FIONWRITE"}, call)
 
 
 def socket_error(sock: socket.socket) -> int:

@@ -1,6 +1,7 @@
-"""Compare two runs test by test: regressions (passed -> failed/error), fixes, new skips,
-vanished and new tests, each with its cause. Exits 1 when there is a regression, 0 otherwise,
-2 on a missing or malformed results file or mismatched schemas."""
+"""Compare two runs test by test: regressions (passed -> failed/error), lost coverage (a test
+that ran is now skipped, xfailed or gone) and lost coverage the runs' records explain, fixes and
+new tests, each with its cause. Exits 1 when there is a regression or unexplained lost coverage,
+0 otherwise, 2 on a missing or malformed results file or mismatched schemas."""
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,10 @@ import textwrap
 from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
 from conformance.results import compare, model
 
-PLURAL = {"regression": "regressions", "fix": "fixes", "new skip": "new skips",
-          "new known failure": "new known failures", "known failure gone": "known failures gone",
-          "failure changed": "failures changed", "other": "others", "new test": "new tests"}
-HELP = "compare two results (BASE, CAND): regressions, fixes, new skips, vanished, new tests"
+PLURAL = {"regression": "regressions", "fix": "fixes", "new known failure": "new known failures",
+          "known failure gone": "known failures gone", "failure changed": "failures changed",
+          "other": "others", "new test": "new tests"}
+HELP = "compare two results (BASE, CAND): regressions, lost coverage, fixes, new tests"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,10 +51,11 @@ def table(result: dict, width: int) -> list[str]:
         lines += ["", f"{'KIND':<{kind_w}}  {'BASE -> CAND':<{verd_w}}  TEST"]
         for d, v in zip(diffs, verdict):
             lines.append(f"{d['kind']:<{kind_w}}  {v:<{verd_w}}  {d['nodeid']}")
-            if d["cause"]:
-                lines += textwrap.wrap(f"cause: {d['cause']}", width=width,
-                                       initial_indent=" " * (kind_w + 2),
-                                       subsequent_indent=" " * (kind_w + 9))
+            for label in ("cause", "explanation"):
+                if d[label]:
+                    lines += textwrap.wrap(f"{label}: {d[label]}", width=width,
+                                           initial_indent=" " * (kind_w + 2),
+                                           subsequent_indent=" " * (kind_w + 4 + len(label)))
     c = result["counts"]
     parts = [f"{c[k]} {PLURAL.get(k, k) if c[k] > 1 else k}" for k in compare.KINDS if c[k]]
     parts.append(f"{c['unchanged']} unchanged")
@@ -70,4 +72,4 @@ def main(ns: argparse.Namespace, pytest_args: list[str], argv: list[str]) -> int
         print(text, flush=True)
     except BrokenPipeError:  # piped into head: the reader is gone, the verdict still counts
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return EXIT_FAIL if result["counts"]["regression"] else EXIT_OK
+    return EXIT_FAIL if any(result["counts"][k] for k in compare.FAILING) else EXIT_OK

@@ -1,8 +1,10 @@
 """Write one markdown bug report per failure of a run (or, with --baseline, per regression
 against that run), ready to paste into a bug tracker: title, kernel(s) and config hash, the
 clause with its source, expected vs observed, the syscall transcript, the rerun command and a
-standalone reproducer where the calls allow. Exit 0 when the reports were written (or there
-was nothing to report), 2 on a missing or malformed results file."""
+standalone reproducer where the calls allow. With --baseline, lost-coverage.md also lists the
+tests that ran in the baseline and are skipped, xfailed or gone now, with their causes and what
+explains them. Exit 0 when the reports were written (or there was nothing to report), 2 on a
+missing or malformed results file."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +13,7 @@ from pathlib import Path
 from conformance import catalog
 from conformance.cli import EXIT_OK, UsageError
 from conformance.commands.compare import load_pair
-from conformance.results import compare, model, report
+from conformance.results import compare, lost_coverage, model, report
 
 HELP = "one markdown bug report per failure, or per regression against --baseline"
 
@@ -45,9 +47,12 @@ def main(ns: argparse.Namespace, pytest_args: list[str], argv: list[str]) -> int
                          f"{exc.strerror or exc}") from None
     what = "regression" if baseline is not None else "failure"
     if not written:
-        print(f"conformance report: no {what} in {ns.results}: nothing to report")
+        lost = " and no lost coverage" if baseline is not None else ""
+        print(f"conformance report: no {what}{lost} in {ns.results}: nothing to report")
         return EXIT_OK
     for path in written:
         print(path)
-    print(f"conformance report: {len(written)} {what} report(s) in {out}")
+    reports = [p for p in written if p.name != lost_coverage.FILE]
+    also = f", and {lost_coverage.FILE}" if len(reports) < len(written) else ""
+    print(f"conformance report: {len(reports)} {what} report(s) in {out}{also}")
     return EXIT_OK

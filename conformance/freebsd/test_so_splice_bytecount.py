@@ -9,6 +9,14 @@ lock, soiolock()); socket_splice.c splice_basic, splice_capsicum. Cases: 0 when 
 of unsplice; kept after a failed SO_SPLICE, and sp_max still honoured (written as documented: our
 reading of so_splice() predicts a reset here); ENOTCONN on a listening socket; readable with
 CAP_GETSOCKOPT only. Reset on a new splice is in test_so_splice_limit_bytes.py.
+
+The failed-splice cases test the documented clause and are strict known failures
+(conformance/data/known-failures-freebsd.toml): so_splice() sets so->so_splice_sent = 0 before
+its SOLISTENING/ENOTCONN/EBUSY checks on the source and before every check on the sink
+(sys/kern/uipc_socket.c so_splice(), read at blubskye/freebsd-src@0c964205c6ad, a main
+snapshot), and so_splice_xfer() computes the budget as sp->max - so_src->so_splice_sent. What
+the code does is FBSD-SPLICE-FAILED-SPLICE-RESETS-COUNT, tested here too; both rest on that
+reading only until a FreeBSD kernel runs them.
 """
 import errno
 import socket
@@ -30,6 +38,7 @@ from conformance.deadlines import ABSENCE, ARRIVAL
 from conformance.fixtures.files import pattern
 from conformance.fixtures.freebsd_splice import (
     Spliced,
+    eof_after_the_data_is_acknowledged,
     recv_available,
     reset_connection,
     restricted_dup,
@@ -78,7 +87,7 @@ def cause_manual(sp: Spliced) -> None:
 
 
 def cause_eof(sp: Spliced) -> None:
-    sp.writer.shutdown(socket.SHUT_WR)
+    eof_after_the_data_is_acknowledged(sp)  # the FIN's own wakeup ends it (see the teardown tests)
     assert wait_released(sp.source) is not None, "EOF did not end the splice"
 
 
@@ -129,33 +138,85 @@ def fail_resplice_unconnected(sp: Spliced, other: socket.socket) -> None:
                  "re-splice to an unconnected sink")
 
 
-@pytest.mark.clause("FBSD-SPLICE-FAILED-SPLICE-KEEPS-COUNT")
-@pytest.mark.parametrize("fail, other_kind", [
-    pytest.param(fail_busy, "tcp", id="EBUSY-running-splice"),
-    pytest.param(fail_resplice_unconnected, "tcp-unconnected", id="ENOTCONN-resplice"),
-])
-def test_failed_splice_keeps_the_count(spliced_pair, splice_end, fail, other_kind):
-    """A SO_SPLICE that fails is not a new splice: the count of 3 survives it."""
-    sp = spliced_pair
+def fail_bad_fd(sp: Spliced, other: int) -> None:
+    expect_errno(lambda: splice_sockets(sp.source, other), errno.EBADF,
+                 "SO_SPLICE naming a closed descriptor")
+
+
+class FailedSplice(NamedTuple):
+    name: str
+    fail: Callable[[Spliced, object], None]
+    other_kind: str   # a splice_end kind (fixtures/freebsd_splice.py)
+    count_after: int  # what so_splice() leaves in so_splice_sent (the code, not the man page)
+
+    def param(self):
+        return pytest.param(self, id=self.name)
+
+
+# so_splice() zeroes so_splice_sent before the source's state checks: a failure found there or
+# later (EBUSY, or the sink's ENOTCONN) resets the count; sosetopt() finds EBADF before calling it.
+FAILED_SPLICES = [
+    FailedSplice("EBUSY-running-splice", fail_busy, "tcp", 0),
+    FailedSplice("ENOTCONN-resplice", fail_resplice_unconnected, "tcp-unconnected", 0),
+    FailedSplice("EBADF-before-so_splice", fail_bad_fd, "closed", 3),
+]
+DOCUMENTED = [f for f in FAILED_SPLICES if f.count_after == 0]
+
+
+def count_after_failed_splice(sp: Spliced, case: FailedSplice, splice_end) -> int:
     sp.writer.sendall(b"abc")
     assert recv_exactly(sp.reader, 3, ARRIVAL) == b"abc"
-    fail(sp, splice_end(other_kind))
-    count = bytes_spliced(sp.source)
-    assert count == 3, f"count {count} after a failed SO_SPLICE; expected 3 (kept)"
+    case.fail(sp, splice_end(case.other_kind))
+    return bytes_spliced(sp.source)
+
+
+@pytest.mark.clause("FBSD-SPLICE-FAILED-SPLICE-KEEPS-COUNT")
+@pytest.mark.parametrize("case", [c.param() for c in DOCUMENTED])
+def test_failed_splice_keeps_the_count(spliced_pair, splice_end, case):
+    """A SO_SPLICE that fails is not a new splice: the count of 3 survives it (getsockopt.2)."""
+    count = count_after_failed_splice(spliced_pair, case, splice_end)
+    assert count == 3, f"count after the failed SO_SPLICE: {count}, expected 3 (kept)"
+
+
+@pytest.mark.clause("FBSD-SPLICE-FAILED-SPLICE-RESETS-COUNT")
+@pytest.mark.parametrize("case", [c.param() for c in FAILED_SPLICES])
+def test_failed_splice_resets_the_count_once_so_splice_ran(spliced_pair, splice_end, case):
+    """What so_splice() does: 0 after a failure it found itself, 3 after one sosetopt() found."""
+    count = count_after_failed_splice(spliced_pair, case, splice_end)
+    assert count == case.count_after, (
+        f"count after the failed SO_SPLICE ({case.name}): {count}, expected {case.count_after}")
+
+
+def forwarded_with_max_1000_across_ebusy(sp: Spliced, splice_end) -> bytes:
+    """600 bytes through a sp_max 1000 splice, an EBUSY attempt, then 1000 more sent: what else
+    reaches the reader."""
+    sp.writer.sendall(pattern(600))
+    assert recv_exactly(sp.reader, 600, ARRIVAL) == pattern(600)
+    fail_busy(sp, splice_end("tcp"))
+    sp.writer.sendall(pattern(1000, start=600))
+    return recv_available(sp.reader, ABSENCE, ARRIVAL)
 
 
 @pytest.mark.clause("FBSD-SPLICE-MAX-SURVIVES-FAILED-SPLICE")
 def test_max_holds_across_a_failed_splice(make_spliced_pair, splice_end):
     """sp_max 1000: 600 through, an EBUSY attempt, 1000 more sent: only 400 more pass."""
     sp = make_spliced_pair(max=1000)
-    sp.writer.sendall(pattern(600))
-    assert recv_exactly(sp.reader, 600, ARRIVAL) == pattern(600)
-    fail_busy(sp, splice_end("tcp"))
-    sp.writer.sendall(pattern(1000, start=600))
-    more = recv_available(sp.reader, ABSENCE, ARRIVAL)
-    assert len(more) == 400, (f"{600 + len(more)} bytes forwarded in all with sp_max 1000 "
-                              f"(the failed call must not extend the limit)")
+    more = forwarded_with_max_1000_across_ebusy(sp, splice_end)
+    assert len(more) == 400, (f"{600 + len(more)} bytes forwarded in all with sp_max 1000, "
+                              f"expected 1000 (the failed call must not extend the limit)")
     assert recv_exactly(sp.source, 600, ARRIVAL) == pattern(600, start=1000)
+
+
+@pytest.mark.clause("FBSD-SPLICE-FAILED-SPLICE-RESETS-COUNT")
+def test_failed_splice_restarts_the_max_budget(make_spliced_pair, splice_end):
+    """What so_splice_xfer() does after the reset: the budget is sp_max - so_splice_sent, so all
+    1000 bytes sent after the EBUSY pass (1600 in all), and the splice then ends at count 1000."""
+    sp = make_spliced_pair(max=1000)
+    more = forwarded_with_max_1000_across_ebusy(sp, splice_end)
+    assert more == pattern(1000, start=600), f"{len(more)} bytes passed after the EBUSY, not 1000"
+    sp.writer.sendall(b"x")
+    assert recv_exactly(sp.source, 1, ARRIVAL) == b"x", "the splice did not end at its new budget"
+    assert bytes_spliced(sp.source) == 1000
 
 
 @pytest.mark.clause("FBSD-SPLICE-GET-LISTENING")

@@ -4,7 +4,7 @@ Rule: a process signals intent with setsockopt(SOL_SOCKET, SO_ZEROCOPY, 1); with
 MSG_ZEROCOPY flag is ignored (rst "Socket Setup"). sk_setsockopt() accepts the option on TCP,
 UDP, PF_RDS and connectible AF_VSOCK sockets only (EOPNOTSUPP otherwise, checked before the
 value, since 5.18 / 869420a8be19), and only the values 0 and 1 (EINVAL).
-Cases: accepted kinds; refused kinds; invalid values; getsockopt; set on connected and accepted
+Cases (that TCP and UDP accept it at all: test_msg_zerocopy_available.py): RDS; refused kinds; invalid values; getsockopt; set on connected and accepted
 sockets; inherited from a listener; flag ignored without the option (TCP, UDP, and on kinds
 that refuse the option).
 """
@@ -80,19 +80,6 @@ REFUSED += [Case("unix-stream", 2, errno.EOPNOTSUPP, "LNX-MZC-SETUP-EOPNOTSUPP")
 INVALID = [Case(kind, value, errno.EINVAL, "LNX-MZC-SETUP-EINVAL")
            for kind, value in (("tcp4", 2), ("tcp4", -1), ("tcp6", INT_MAX), ("udp4", 2),
                                ("udp6", -1))]
-
-
-@pytest.mark.parametrize("kind", [
-    pytest.param("tcp4", marks=pytest.mark.clause("LNX-MZC-SETUP-OK", "LNX-MZC-TCP")),
-    pytest.param("tcp6", marks=pytest.mark.clause("LNX-MZC-SETUP-OK", "LNX-MZC-TCP")),
-    pytest.param("udp4", marks=[pytest.mark.clause("LNX-MZC-SETUP-OK", "LNX-MZC-UDP"), UDP]),
-    pytest.param("udp6", marks=[pytest.mark.clause("LNX-MZC-SETUP-OK", "LNX-MZC-UDP"), UDP]),
-])
-def test_so_zerocopy_is_accepted(make_socket, kind):
-    """setsockopt(SO_ZEROCOPY, 1) returns 0 on TCP and UDP sockets of both families."""
-    sock = make_socket(kind)
-    set_zerocopy(sock, 1)
-    assert zerocopy_option(sock) == 1
 
 
 @pytest.mark.clause("LNX-MZC-RDS")

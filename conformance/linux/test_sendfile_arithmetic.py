@@ -9,7 +9,8 @@ out_fd holds pattern[start:start + ret] at its old offset.
 import os
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conformance.abi.memory import PAGE_SIZE
 from conformance.abi.sendfile import sendfile

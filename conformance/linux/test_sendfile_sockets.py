@@ -15,6 +15,7 @@ import pytest
 
 from conformance.abi.sendfile import sendfile
 from conformance.abi.zerocopy import enable_zerocopy, read_error_queue
+from conformance.checks import transfer_all
 from conformance.deadlines import ABSENCE, ARRIVAL
 from conformance.fixtures.files import pattern
 from conformance.fixtures.sockets import recv_exactly
@@ -30,10 +31,10 @@ def src(make_file) -> int:
 
 
 def send_range(sock: socket.socket, fd: int, offset: int, count: int) -> None:
-    """sendfile() in a loop until [offset, offset + count) is sent (short counts allowed)."""
-    end = offset + count
-    while offset < end:
-        offset = sendfile(sock.fileno(), fd, offset, end - offset).offset
+    """sendfile() in a loop until [offset, offset + count) is sent (short counts allowed, a 0
+    return fails at once)."""
+    transfer_all(lambda done: sendfile(sock.fileno(), fd, offset + done, count - done).sent,
+                 count, "sendfile to a TCP socket")
 
 
 @pytest.mark.clause("LNX-SF-TCP-DATA")

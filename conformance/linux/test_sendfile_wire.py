@@ -15,6 +15,7 @@ from typing import NamedTuple
 import pytest
 
 from conformance.abi.sendfile import sendfile
+from conformance.checks import transfer_all
 from conformance.deadlines import ARRIVAL
 from conformance.fixtures.files import pattern
 from conformance.fixtures.wire import tcp_stream
@@ -48,17 +49,6 @@ def src(make_file) -> int:
     return make_file(pattern(FILE_SIZE), os.O_RDONLY)
 
 
-def sendfile_range(sock: socket.socket, fd: int, offset: int, count: int) -> int:
-    """sendfile() until count bytes from offset are claimed sent (or it returns 0); the sum."""
-    sent = 0
-    while sent < count:
-        result = sendfile(sock.fileno(), fd, offset + sent, count - sent)
-        if result.sent == 0:
-            break
-        sent += result.sent
-    return sent
-
-
 def read_to_eof(sock: socket.socket, deadline: float) -> bytes:
     sock.settimeout(deadline)
     chunks = []
@@ -70,10 +60,13 @@ def read_to_eof(sock: socket.socket, deadline: float) -> bytes:
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
 def test_wire_carries_exactly_the_file_slice_sendfile_reported(case, src, veth_pair,
                                                                connected_pair, wire_capture):
-    """The TCP payload on the veth equals file[offset, offset + sum of sendfile returns)."""
+    """sendfile moves all count bytes (in one or more calls, never 0 while bytes are left),
+    and the TCP payload on the veth equals file[offset, offset + count)."""
     capture = wire_capture(veth_pair.b)
     sender, receiver = connected_pair("tcp", case.family)
-    sent = sendfile_range(sender, src, case.offset, case.count)
+    sent = transfer_all(lambda done: sendfile(sender.fileno(), src, case.offset + done,
+                                              case.count - done).sent,
+                        case.count, "sendfile to a TCP socket")
     sender.shutdown(socket.SHUT_WR)
     received = read_to_eof(receiver, ARRIVAL)
     wire = tcp_stream(capture.stop(), sender.getsockname()[:2], sender.getpeername()[:2])

@@ -143,7 +143,12 @@ def test_chain_delivers_every_byte_once_in_order(scratch_dir, plan, kind, src_of
                 productive += 1
                 assert productive <= 4 * size, f"{productive} rounds moved bytes, yet not done"
                 continue
-            # Nothing moved: bytes are in flight inside the socket. Wait for them, bounded.
+            # Nothing moved. Only bytes in flight inside the socket explain that (every other
+            # stage was offered bytes it had room for): with none in flight it is a failure at
+            # once; else wait for them, bounded.
+            assert chain.in_socket > 0, (
+                f"every stage answered EAGAIN with nothing in flight: read={chain.read} "
+                f"in_p1={chain.in_p1} in_p2={chain.in_p2} written={chain.written} of {size}")
             stalls += 1
             assert stalls <= MAX_STALLS and select.select([rx], [], [], ARRIVAL)[0], (
                 f"no stage moved anything (stall {stalls}): read={chain.read} "

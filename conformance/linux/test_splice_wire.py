@@ -19,6 +19,7 @@ from typing import NamedTuple
 import pytest
 
 from conformance.abi.splice import splice
+from conformance.checks import transfer_all
 from conformance.deadlines import ARRIVAL
 from conformance.fixtures.files import pattern
 from conformance.fixtures.wire import tcp_stream
@@ -58,6 +59,7 @@ def drain(fd: int, size: int) -> bytes:
     chunks, got = [], 0
     while got < size:
         chunks.append(os.read(fd, size - got))
+        assert chunks[-1], f"the pipe ended after {got} of the {size} bytes spliced into it"
         got += len(chunks[-1])
     return b"".join(chunks)
 
@@ -73,9 +75,9 @@ def test_pipe_to_socket_counts_equal_the_wire(case, veth_pair, connected_pair, w
     os.write(w, pattern(case.size))
     with ThreadPoolExecutor(1) as peer:
         reading = peer.submit(read_to_eof, receiver, ARRIVAL)
-        spliced = 0
-        while spliced < case.size:
-            spliced += splice(r, None, sender.fileno(), None, case.size - spliced).count
+        spliced = transfer_all(
+            lambda done: splice(r, None, sender.fileno(), None, case.size - done).count,
+            case.size, "splice from a full pipe to a TCP socket")
         sender.shutdown(socket.SHUT_WR)
         received = reading.result(ARRIVAL)
     wire = tcp_stream(capture.stop(), sender.getsockname()[:2], sender.getpeername()[:2])

@@ -1,7 +1,16 @@
 """Feature probes and requirement checks, decided before a test body runs.
 
-A probe answers None when the feature is present, or a reason naming what is missing.
-The plugin caches each probe's answer once per pytest session.
+A probe answers one of three things, and the plugin caches the answer once per pytest session:
+- None: the feature is present;
+- a reason (str): the feature is absent, and the reason quotes the evidence of absence (the
+  config option unset, the module missing, EAFNOSUPPORT for a family, a release older than the
+  one that brought an always-built-in interface); the tests that need it skip with it;
+- Broken(reason, test): the feature should be there (it cannot be configured out, or the
+  config says it is built) but the probe met a refusal: a regression. The dedicated `test`
+  fails for it; the tests that need the feature skip naming that test, or, when it is not part
+  of the run, fail at setup so the regression cannot hide behind skips.
+Anything else a probe meets (an unexpected errno, an exception) propagates: the tests that need
+the feature are ERRORs, never skips.
 """
 from __future__ import annotations
 
@@ -11,8 +20,21 @@ import pkgutil
 import platform
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
-Probe = Callable[[], "str | None"]
+
+@dataclass(frozen=True)
+class Broken:
+    """A refusal where the interface must exist; `test` names the test that fails for it
+    (a node id without its parameters, e.g. "test_msg_zerocopy_setup.py::test_x")."""
+    reason: str
+    test: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+Probe = Callable[[], "str | Broken | None"]
 PROBES: dict[str, Probe] = {}
 
 
@@ -52,6 +74,15 @@ def _check_os(want: str) -> str | None:
 def _check_root(want: bool) -> str | None:
     if want and os.geteuid() != 0:
         return f"requires root (euid {os.geteuid()})"
+    return None
+
+
+def older_than(since: str, what: str) -> str | None:
+    """Evidence of absence by release, for interfaces always built in from `since`: the reason
+    when the running kernel is older, else None."""
+    have = release_tuple()
+    if have and have < release_tuple(since):
+        return f"{what} arrived in {since}; running {platform.release()}"
     return None
 
 

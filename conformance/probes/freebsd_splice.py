@@ -3,7 +3,7 @@
 SO_SPLICE: an unsplice (sp_fd -1) of a fresh TCP socket. A kernel with splicing answers ENOTCONN
 (uipc_socket.c so_unsplice: the socket is not spliced); one without it falls through sosetopt's
 default case to ENOPROTOOPT (getsockopt.2 HISTORY: first in FreeBSD 15.0, also merged to
-stable/14). The probe never looks at the release string.
+stable/14). The release is read only to tell absent (before 15.0) from broken.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import socket
 import subprocess
 import tempfile
 
-from conformance.probes import probe
+from conformance.probes import Broken, older_than, probe
 
 
 def _errname(code: int | None) -> str:
@@ -27,8 +27,15 @@ def _not_freebsd() -> str | None:
     return None if system == "FreeBSD" else f"FreeBSD-only probe (running {system})"
 
 
+# The test that fails when SO_SPLICE is refused on a release that has it built in.
+SO_SPLICE_TEST = "test_so_splice_available.py::test_unsplice_of_a_fresh_socket_is_enotconn"
+
+
 @probe("SO_SPLICE")
-def so_splice() -> str | None:
+def so_splice():
+    """Present, absent (a release before 15.0 answers ENOPROTOOPT) or broken (ENOPROTOOPT from
+    15.0 on, where SO_SPLICE is always built in: test_so_splice_available.py fails for it).
+    Any other errno raises: an ERROR of the tests that need SO_SPLICE, never a skip."""
     if reason := _not_freebsd():
         return reason
     from conformance.abi.so_splice import unsplice
@@ -38,11 +45,14 @@ def so_splice() -> str | None:
         except OSError as exc:
             if exc.errno == errno.ENOTCONN:
                 return None
-            if exc.errno == errno.ENOPROTOOPT:
-                return ("setsockopt(SOL_SOCKET, SO_SPLICE) failed with ENOPROTOOPT: this kernel "
-                        f"has no SO_SPLICE (FreeBSD {platform.release()}; it first shipped in 15.0)")
-            return f"setsockopt(SOL_SOCKET, SO_SPLICE, unsplice) failed with {_errname(exc.errno)}"
-    return None
+            if exc.errno != errno.ENOPROTOOPT:
+                raise
+            refused = "setsockopt(SOL_SOCKET, SO_SPLICE) failed with ENOPROTOOPT"
+            if why := older_than("15.0", "SO_SPLICE"):
+                return f"{refused}: {why}"
+            return Broken(f"{refused} on FreeBSD {platform.release()}, where it is built in",
+                          SO_SPLICE_TEST)
+    raise AssertionError("unsplice of a fresh socket succeeded")  # the dedicated test fails too
 
 
 @probe("IPPROTO_SCTP")

@@ -15,6 +15,9 @@ def sysctl_domainname_writable() -> str | None:
     try:
         fd = os.open(DOMAINNAME, os.O_WRONLY)
     except OSError as exc:
-        return f"cannot open {DOMAINNAME} for writing ({errno.errorcode.get(exc.errno, exc.errno)})"
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        return (f"cannot open {DOMAINNAME} for writing "
+                f"({errno.errorcode[exc.errno]}: needs root, and /proc/sys mounted read-write)")
     os.close(fd)
     return None

@@ -4,13 +4,15 @@ namespace removed before it returns, and names what is missing when that fails.
 - "netns": a named network namespace can be made (root or CAP_SYS_ADMIN, CONFIG_NET_NS, a
   writable namespace directory). When not root, the reason repeats why `conformance run` could
   not re-run the suite in a user namespace ($CONFORMANCE_ROOTLESS, set by the host target).
-- "veth", "dummy": the link type exists (CONFIG_VETH, CONFIG_DUMMY).
+- "veth", "dummy", "ifb": the link type exists (CONFIG_VETH, CONFIG_DUMMY, CONFIG_IFB).
+Absent only with evidence (the config or the module lists); any other failure is an ERROR.
 - "scapy-capture": scapy imports and an AF_PACKET socket opens in a namespace (CONFIG_PACKET,
   CAP_NET_RAW).
 """
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import platform
 import secrets
@@ -18,6 +20,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from conformance import kconfig
 from conformance.probes import probe
 
 ROOTLESS_ENV = "CONFORMANCE_ROOTLESS"
@@ -42,7 +45,25 @@ def scratch_netns() -> Iterator:
         raise RuntimeError(f"probe left {sorted(ledger.held)}")
 
 
+CAP_SYS_ADMIN = 21   # include/uapi/linux/capability.h
+
+
+def _has_cap_sys_admin() -> bool:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> CAP_SYS_ADMIN & 1)
+    return False
+
+
+def _netlink_error():
+    from pyroute2.netlink.exceptions import NetlinkError
+    return NetlinkError
+
+
 def _netns_reason() -> str | None:
+    """Evidence that no network namespace can be made here, or None when one can. A refusal
+    with CAP_SYS_ADMIN held, or any other failure, raises: an ERROR, never a skip."""
     if platform.system() != "Linux":
         return f"network namespaces are Linux-only (running {platform.system()})"
     if not os.path.exists("/proc/self/ns/net"):
@@ -50,21 +71,20 @@ def _netns_reason() -> str | None:
     try:
         import pyroute2  # noqa: F401
     except ImportError as exc:
-        return f"pyroute2 is not installed ({exc})"
+        raise RuntimeError(f"pyroute2, a dependency of the suite, does not import: {exc}") from exc
     try:
         with scratch_netns():
             return None
-    except Exception as exc:  # noqa: BLE001 (pyroute2 re-raises what its child raised)
-        code = getattr(exc, "errno", None)
-        if code in (errno.EPERM, errno.EACCES):
-            why = (f"{_errname(exc)}: needs root or CAP_SYS_ADMIN (euid {os.geteuid()}), and a "
-                   f"writable namespace directory")
+    except (OSError, _netlink_error()) as exc:  # pyroute2 re-raises what its child raised
+        code = getattr(exc, "errno", None) or getattr(exc, "code", None)
+        if code in (errno.EPERM, errno.EACCES) and not _has_cap_sys_admin():
+            why = f"{_errname(exc)}: needs root or CAP_SYS_ADMIN (euid {os.geteuid()})"
             rootless = os.environ.get(ROOTLESS_ENV)
             return f"cannot create a network namespace ({why})" + (
                 f"; rootless re-run: {rootless}" if rootless else "")
-        if code == errno.EINVAL:
-            return "unshare(CLONE_NEWNET) fails with EINVAL: kernel without CONFIG_NET_NS"
-        return f"cannot create a network namespace: {type(exc).__name__}: {exc}"
+        if code == errno.EINVAL and (evidence := kconfig.absent_evidence("CONFIG_NET_NS")):
+            return f"unshare(CLONE_NEWNET) fails with EINVAL: {evidence}"
+        raise
 
 
 @probe("netns")
@@ -72,28 +92,57 @@ def netns_probe() -> str | None:
     return _netns_reason()
 
 
-def _link_kind_reason(kind: str, config: str) -> str | None:
+def _link_kind_reason(kind: str, config: str, module: str) -> str | None:
+    """Evidence that links of this kind cannot exist here: rtnetlink answers EOPNOTSUPP for an
+    unknown kind (after trying to load its module), and the config or the module lists agree.
+    Any other failure raises."""
     if reason := _netns_reason():
         return f"needs a network namespace: {reason}"
     spec = {"peer": "p1"} if kind == "veth" else {}
     with scratch_netns() as ns:
         try:
             ns.ipr.link("add", ifname="p0", kind=kind, **spec)
-        except Exception as exc:  # noqa: BLE001 (NetlinkError is not an OSError)
-            return (f"cannot add a {kind} link ({_errname(exc)}): kernel without {config} "
-                    f"or its module")
+        except _netlink_error() as exc:
+            evidence = kconfig.absent_evidence(config, module)
+            if exc.code != errno.EOPNOTSUPP or evidence is None:
+                raise
+            return f"cannot add a {kind} link ({_errname(exc)}): {evidence}"
         ns.ipr.link("del", index=ns.ipr.link_lookup(ifname="p0")[0])
     return None
 
 
 @probe("veth")
 def veth_probe() -> str | None:
-    return _link_kind_reason("veth", "CONFIG_VETH")
+    return _link_kind_reason("veth", "CONFIG_VETH", "veth")
 
 
 @probe("dummy")
 def dummy_probe() -> str | None:
-    return _link_kind_reason("dummy", "CONFIG_DUMMY")
+    return _link_kind_reason("dummy", "CONFIG_DUMMY", "dummy")
+
+
+@probe("ifb")
+def ifb_probe() -> str | None:
+    return _link_kind_reason("ifb", "CONFIG_IFB", "ifb")
+
+
+@functools.cache
+def sink_kind() -> str | None:
+    """The link kind the sink_link fixture uses: "dummy", else "ifb", else None."""
+    for kind, config in (("dummy", "CONFIG_DUMMY"), ("ifb", "CONFIG_IFB")):
+        if _link_kind_reason(kind, config, kind) is None:
+            return kind
+    return None
+
+
+@probe("sink-device")
+def sink_device_probe() -> str | None:
+    """A device that frees what it transmits (dummy or ifb) for zerocopy egress tests."""
+    if sink_kind() is None:
+        return ("no device that frees what it transmits: "
+                f"{_link_kind_reason('dummy', 'CONFIG_DUMMY', 'dummy')}; "
+                f"{_link_kind_reason('ifb', 'CONFIG_IFB', 'ifb')}")
+    return None
 
 
 @probe("scapy-capture")
@@ -102,7 +151,7 @@ def scapy_capture_probe() -> str | None:
         import scapy.layers.inet
         import scapy.sendrecv  # noqa: F401
     except ImportError as exc:
-        return f"scapy is not installed ({exc})"
+        raise RuntimeError(f"scapy, a dependency of the suite, does not import: {exc}") from exc
     if reason := _netns_reason():
         return f"needs a network namespace: {reason}"
     with scratch_netns() as ns:
@@ -111,5 +160,8 @@ def scapy_capture_probe() -> str | None:
         except OSError as exc:
             if exc.errno == errno.EPERM:
                 return "cannot open an AF_PACKET socket (EPERM): needs CAP_NET_RAW"
-            return f"cannot open an AF_PACKET socket ({_errname(exc)}): kernel without CONFIG_PACKET"
+            evidence = kconfig.absent_evidence("CONFIG_PACKET", "af_packet")
+            if exc.errno != errno.EAFNOSUPPORT or evidence is None:
+                raise
+            return f"cannot open an AF_PACKET socket (EAFNOSUPPORT): {evidence}"
     return None

@@ -1,5 +1,11 @@
 """Probes for the MSG_ZEROCOPY suite and the sendfile2 / SPLICE_F_ZC RFC suite.
 
+Present, absent or broken (conformance/probes/__init__.py). SO_ZEROCOPY on TCP (4.14), UDP (5.0)
+and connectible AF_VSOCK (6.7) cannot be configured out once their family exists: on a kernel
+that old or newer a refusal is a regression, answered Broken with the test that fails for it;
+only an older release is evidence of absence. Families and drivers that a config option removes
+are absent only on EAFNOSUPPORT / ENOENT with the config or module lists saying so.
+
 - "SO_ZEROCOPY": SO_ZEROCOPY is accepted on a TCP socket (4.14);
 - "UDP_ZEROCOPY": SO_ZEROCOPY is accepted on a UDP socket (5.0, commit b5947e5d1e71);
 - "VSOCK": AF_VSOCK sockets exist (CONFIG_VSOCKETS);
@@ -23,9 +29,11 @@ import errno
 import os
 import select
 import socket
+import subprocess
 
+from conformance import kconfig
 from conformance.deadlines import VSOCK_PROBE
-from conformance.probes import probe
+from conformance.probes import Broken, older_than, probe
 
 SENDFILE2_ENV = "CONFORMANCE_SENDFILE2_NR"
 SENDFILE2_OPTION = "--sendfile2-nr"
@@ -38,6 +46,10 @@ AF_RDS = 21                   # include/linux/socket.h
 VMADDR_CID_LOCAL = 1          # include/uapi/linux/vm_sockets.h
 VMADDR_PORT_ANY = 0xFFFFFFFF
 OPTMEM_MAX = "/proc/sys/net/core/optmem_max"
+MODPROBE_DEADLINE = 30
+# The tests that fail when SO_ZEROCOPY is refused where it must be accepted.
+SETUP_OK_TEST = "test_msg_zerocopy_available.py::test_so_zerocopy_is_accepted["
+VSOCK_SETOPT_TEST = "test_msg_zerocopy_vsock.py::test_option_is_taken_before_a_transport_is_bound"
 
 
 def _errname(exc: OSError) -> str:
@@ -46,13 +58,9 @@ def _errname(exc: OSError) -> str:
 
 def _zerocopy_refused(family: int, kind: int) -> str | None:
     """None when setsockopt(SO_ZEROCOPY, 1) is accepted on a new socket of this kind, else the
-    errno name (or why no such socket could be made)."""
+    errno name. Making the socket must work (the caller checked the family exists)."""
     from conformance.abi.zerocopy import SO_ZEROCOPY
-    try:
-        sock = socket.socket(family, kind)
-    except OSError as exc:
-        return f"no such socket ({_errname(exc)})"
-    with sock:
+    with socket.socket(family, kind) as sock:
         try:
             sock.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
         except OSError as exc:
@@ -60,69 +68,89 @@ def _zerocopy_refused(family: int, kind: int) -> str | None:
     return None
 
 
-@probe("SO_ZEROCOPY")
-def tcp_zerocopy() -> str | None:
-    if why := _zerocopy_refused(socket.AF_INET, socket.SOCK_STREAM):
-        return f"setsockopt(SO_ZEROCOPY) on TCP failed with {why} (MSG_ZEROCOPY arrived in 4.14)"
+def _built_in_zerocopy(family: int, kind: int, what: str, since: str, test: str):
+    if why := older_than(since, f"SO_ZEROCOPY on {what}"):
+        return why
+    if refused := _zerocopy_refused(family, kind):
+        return Broken(f"setsockopt(SO_ZEROCOPY, 1) on {what} failed with {refused}, although "
+                      f"it is built in from {since}", test)
     return None
 
 
+@probe("SO_ZEROCOPY")
+def tcp_zerocopy():
+    return _built_in_zerocopy(socket.AF_INET, socket.SOCK_STREAM, "TCP", "4.14", SETUP_OK_TEST)
+
+
 @probe("UDP_ZEROCOPY")
-def udp_zerocopy() -> str | None:
-    if why := _zerocopy_refused(socket.AF_INET, socket.SOCK_DGRAM):
-        return (f"setsockopt(SO_ZEROCOPY) on UDP failed with {why} "
-                f"(UDP MSG_ZEROCOPY arrived in 5.0, commit b5947e5d1e71)")
+def udp_zerocopy():
+    # commit b5947e5d1e71 (udp: msg_zerocopy)
+    return _built_in_zerocopy(socket.AF_INET, socket.SOCK_DGRAM, "UDP", "5.0", SETUP_OK_TEST)
+
+
+def _vsock_family_absent() -> str | None:
+    """Evidence that AF_VSOCK does not exist here, or None when a vsock socket opens."""
+    if not hasattr(socket, "AF_VSOCK"):
+        return "this Python has no socket.AF_VSOCK"
+    try:
+        socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM).close()
+    except OSError as exc:
+        if exc.errno != errno.EAFNOSUPPORT:
+            raise
+        state = kconfig.option("CONFIG_VSOCKETS")
+        config = f"; {state.describe('CONFIG_VSOCKETS')}" if state else ""
+        return f"socket(AF_VSOCK) fails with EAFNOSUPPORT: family not supported{config}"
     return None
 
 
 @probe("VSOCK")
 def vsock() -> str | None:
-    try:
-        socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM).close()
-    except (OSError, AttributeError) as exc:
-        return f"no AF_VSOCK sockets ({exc}): kernel without CONFIG_VSOCKETS"
-    return None
+    return _vsock_family_absent()
 
 
 @probe("VSOCK_ZEROCOPY")
-def vsock_zerocopy() -> str | None:
-    if not hasattr(socket, "AF_VSOCK"):
-        return "no AF_VSOCK in this Python"
-    if why := _zerocopy_refused(socket.AF_VSOCK, socket.SOCK_STREAM):
-        return (f"setsockopt(SO_ZEROCOPY) on AF_VSOCK failed with {why} (VSOCK MSG_ZEROCOPY "
-                f"arrived in 6.7 with the series 'vsock/virtio: continue MSG_ZEROCOPY support')")
+def vsock_zerocopy():
+    if why := _vsock_family_absent():
+        return why
+    # The series 'vsock/virtio: continue MSG_ZEROCOPY support' (6.7).
+    return _built_in_zerocopy(socket.AF_VSOCK, socket.SOCK_STREAM, "AF_VSOCK", "6.7",
+                              VSOCK_SETOPT_TEST)
+
+
+def _vsock_local_connect() -> str | None:
+    """None when a stream connects to VMADDR_CID_LOCAL and reaches its listener, else what
+    happened instead."""
+    with (socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as listener,
+          socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as client):
+        listener.bind((socket.VMADDR_CID_ANY, VMADDR_PORT_ANY))
+        listener.listen(1)
+        client.setblocking(False)
+        try:
+            client.connect((VMADDR_CID_LOCAL, listener.getsockname()[1]))
+        except BlockingIOError:
+            if not select.select([], [client], [], VSOCK_PROBE)[1]:
+                return f"no answer within {VSOCK_PROBE} s"
+            if code := client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                return errno.errorcode.get(code, str(code))
+        except OSError as exc:
+            return _errname(exc)
+        if not select.select([listener], [], [], VSOCK_PROBE)[0]:
+            return "a connection that never reached the local listener"
+        listener.accept()[0].close()
     return None
 
 
 @probe("VSOCK_LOOPBACK")
 def vsock_loopback() -> str | None:
-    try:
-        listener = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
-    except (OSError, AttributeError) as exc:
-        return f"no AF_VSOCK sockets ({exc}): kernel without CONFIG_VSOCKETS"
-    with listener, socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as client:
-        listener.bind((socket.VMADDR_CID_ANY, VMADDR_PORT_ANY))
-        listener.listen(1)
-        client.setblocking(False)
-        why = "no answer"
-        try:
-            client.connect((VMADDR_CID_LOCAL, listener.getsockname()[1]))
-            why = ""
-        except BlockingIOError:
-            if select.select([], [client], [], VSOCK_PROBE)[1]:
-                code = client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                why = errno.errorcode.get(code, str(code)) if code else ""
-            else:
-                why = f"no answer within {VSOCK_PROBE} s"
-        except OSError as exc:
-            why = _errname(exc)
-        if not why:
-            if select.select([listener], [], [], VSOCK_PROBE)[0]:
-                listener.accept()[0].close()
-                return None
-            why = "a connection that never reached the local listener"
-    return (f"no vsock loopback transport: connecting to VMADDR_CID_LOCAL gave {why} "
-            f"(needs CONFIG_VSOCKETS_LOOPBACK / the vsock_loopback module)")
+    if why := _vsock_family_absent():
+        return why
+    if evidence := kconfig.absent_evidence("CONFIG_VSOCKETS_LOOPBACK", "vsock_loopback"):
+        return f"no vsock loopback transport: {evidence}"
+    if why := _vsock_local_connect():
+        raise RuntimeError(f"connecting to VMADDR_CID_LOCAL gave {why}, although nothing says "
+                           f"the kernel lacks CONFIG_VSOCKETS_LOOPBACK (the vsock_loopback "
+                           f"module may have failed to load)")
+    return None
 
 
 @probe("MEMLOCK_CHILD")
@@ -131,11 +159,8 @@ def memlock_child() -> str | None:
     looks) and drop it by becoming uid 65534."""
     if os.geteuid() != 0:
         return f"needs root to start children as uid 65534 (euid {os.geteuid()})"
-    try:
-        with open("/proc/self/uid_map") as f:
-            mapping = f.read().split()
-    except OSError as exc:
-        return f"cannot read /proc/self/uid_map ({_errname(exc)})"
+    with open("/proc/self/uid_map") as f:
+        mapping = f.read().split()
     if mapping[:3] != ["0", "0", "4294967295"]:
         return ("running in a user namespace (uid_map " + " ".join(mapping[:3]) + "): "
                 "CAP_IPC_LOCK and uid 65534 of the initial namespace are out of reach")
@@ -147,17 +172,39 @@ def rds() -> str | None:
     try:
         socket.socket(AF_RDS, socket.SOCK_SEQPACKET).close()
     except OSError as exc:
-        return f"no PF_RDS sockets ({_errname(exc)}): kernel without CONFIG_RDS or its module"
+        if exc.errno != errno.EAFNOSUPPORT:
+            raise
+        state = kconfig.option("CONFIG_RDS")
+        config = f"; {state.describe('CONFIG_RDS')}" if state else ""
+        return (f"socket(PF_RDS) fails with EAFNOSUPPORT: family not supported (CONFIG_RDS "
+                f"unset, or its module not loaded: distributions blacklist rds){config}")
     return None
+
+
+def _open_tun() -> None:
+    os.close(os.open("/dev/net/tun", os.O_RDWR))
 
 
 @probe("TUN")
 def tun() -> str | None:
+    """/dev/net/tun opens. A kernel with CONFIG_TUN=m whose module is not loaded has no node
+    (devtmpfs makes it when the misc device registers): as root the probe loads the module, as
+    `ip tuntap` users would, and a node still missing then is an ERROR, not a skip."""
     try:
-        os.close(os.open("/dev/net/tun", os.O_RDWR))
+        _open_tun()
     except OSError as exc:
-        return (f"cannot open /dev/net/tun ({_errname(exc)}): no tun device (CONFIG_TUN "
-                f"not built, the tun module not loaded, or no /dev/net/tun node)")
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            return f"cannot open /dev/net/tun ({_errname(exc)}): needs CAP_NET_ADMIN"
+        if exc.errno not in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+            raise
+        if evidence := kconfig.absent_evidence("CONFIG_TUN", "tun"):
+            return f"cannot open /dev/net/tun ({_errname(exc)}): {evidence}"
+        if os.geteuid() != 0:
+            return (f"cannot open /dev/net/tun ({_errname(exc)}) and only root may load the tun "
+                    f"module (euid {os.geteuid()})")
+        subprocess.run(["modprobe", "tun"], check=True, timeout=MODPROBE_DEADLINE,
+                       capture_output=True)
+        _open_tun()
     return None
 
 
@@ -166,18 +213,10 @@ def optmem_per_netns() -> str | None:
     from conformance.probes.netns import _netns_reason, scratch_netns
     if reason := _netns_reason():
         return f"needs a network namespace: {reason}"
-
-    def writable() -> str | None:
-        try:
-            os.close(os.open(OPTMEM_MAX, os.O_WRONLY))
-        except OSError as exc:
-            return _errname(exc)
-        return None
-
+    if why := older_than("6.8", "a per-namespace net.core.optmem_max (commit f5769faeec36)"):
+        return why
     with scratch_netns() as ns:
-        if why := ns.call(writable):
-            return (f"{OPTMEM_MAX} is not writable inside a network namespace ({why}): "
-                    f"net.core.optmem_max became per-namespace in 6.8 (commit f5769faeec36)")
+        ns.call(lambda: os.close(os.open(OPTMEM_MAX, os.O_WRONLY)))  # raises: an ERROR
     return None
 
 
@@ -218,4 +257,35 @@ def sendfile2_named() -> str | None:
         return (f"no sendfile2 syscall number named: pass {SENDFILE2_OPTION}=N or set "
                 f"{SENDFILE2_ENV}=N for a kernel carrying {RFC_SERIES}; none is assumed, since the "
                 f"RFC's 467 is open_tree_attr upstream")
+    return None
+
+
+SPLICE_F_ZC_ENV = "CONFORMANCE_SPLICE_F_ZC"
+SPLICE_F_ZC_OPTION = "--splice-f-zc"
+# Set by conformance.fixtures.rfc_kernel from --splice-f-zc (a kernel carrying only the RFC's
+# splice half); --sendfile2-nr declares the whole series.
+declared_splice_f_zc = False
+
+
+def rfc_declared() -> str | None:
+    """How the user declared that the kernel carries the RFC, or None."""
+    if sendfile2_nr() is not None:
+        return f"{SENDFILE2_OPTION}={sendfile2_nr()}"
+    if declared_splice_f_zc:
+        return SPLICE_F_ZC_OPTION
+    if os.environ.get(SPLICE_F_ZC_ENV, "").strip() in ("1", "yes", "true"):
+        return f"{SPLICE_F_ZC_ENV}=1"
+    return None
+
+
+@probe("UPSTREAM_SPLICE_FLAGS")
+def upstream_splice_flags() -> str | None:
+    """splice(2)'s flag set is upstream's (SPLICE_F_ALL = 0xf) unless the user declared a
+    kernel carrying the RFC, where SPLICE_F_ZC (0x10) is accepted by design: rows expecting
+    EINVAL for 0x10 do not apply there. Only the user's declaration counts: a kernel that
+    accepts 0x10 unasked still fails those rows."""
+    how = rfc_declared()
+    if how:
+        return (f"the user declared ({how}) a kernel carrying {RFC_SERIES}: splice(2) accepts "
+                f"SPLICE_F_ZC (0x10) there by design (LNX-RFC-SPLICE-F-ZC)")
     return None

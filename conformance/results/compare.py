@@ -3,13 +3,17 @@
 Per test (joined on the node id), BASE -> CAND:
 - regression: passed or xfailed -> failed or error (a strict xfail that passed counts here, its
   cause says the known failure did not happen: the entry is stale, not the kernel);
-- fix: failed or error -> passed;
-- new skip: ran in BASE, skipped in CAND; unskipped: skipped in BASE, ran in CAND;
-- new known failure: passed -> xfailed (the kernel fails, and a known-failures entry says so);
+- lost coverage: a test that ran in BASE no longer gives a verdict in CAND: it is skipped, a
+  passed test became xfailed, or it vanished (in BASE only). Like a regression it fails the
+  comparison, because a nightly that silently stops running a suite must not stay green;
+- explained: lost coverage that what the two runs record explains (explain.py: a different OS,
+  CAND unprivileged, a CONFIG_* option the two kernels' configs record differently, a different
+  target kind, a known-failures kernel range), listed with the explanation; it does not fail;
+- fix: failed or error -> passed; unskipped: skipped in BASE, ran in CAND;
+- new known failure: failed or error -> xfailed (a known-failures entry now pins the failure);
 - known failure gone: xfailed -> passed;
 - failure changed: failed/error in both, with a different message;
-- other: any other change of outcome (e.g. failed -> error);
-- vanished: in BASE only; new test: in CAND only.
+- other: any other change of outcome (e.g. failed -> error); new test: in CAND only.
 Each difference carries its cause: the failure message, the skip reason, or the kernel change.
 """
 from __future__ import annotations
@@ -21,13 +25,19 @@ from dataclasses import asdict, dataclass, field
 
 from conformance.abi.transcript import Entry
 from conformance.results import OUTCOMES, model
-from conformance.results.known_failures import XPASS_PREFIX
+from conformance.results.explain import explain
+from conformance.results.known_failures import NOT_OBSERVED_PREFIX, XPASS_PREFIX
 
 GOOD = ("passed",)
 BAD = ("failed", "error")
-KINDS = ("regression", "fix", "new skip", "unskipped", "new known failure", "known failure gone",
-         "failure changed", "other", "vanished", "new test")
+KINDS = ("regression", "lost coverage", "explained", "fix", "unskipped", "new known failure",
+         "known failure gone", "failure changed", "other", "new test")
+FAILING = ("regression", "lost coverage")  # the kinds that make `compare` exit 1
 _TIMEOUT = re.compile(r"Timeout \(?>\s*([\d.]+)\s*s\)?")
+# conformance.checks.expect_errno's failure message
+ERRNO_MSG = re.compile(r"^(?P<what>.*): expected (?P<exp>[A-Z0-9]+(?: or [A-Z0-9]+)*), "
+                       r"(?:got (?P<got>[A-Z0-9]+|no errno)(?: \((?P<str>[^)]*)\))?"
+                       r"|but the call succeeded and returned (?P<ret>.*))$")
 
 
 def read(path) -> dict:
@@ -68,6 +78,9 @@ def summary(test: dict) -> str:
         return test.get("reason") or outcome
     if is_xpass_strict(test):
         return message.splitlines()[0]
+    if message.startswith(NOT_OBSERVED_PREFIX):  # the failure pytest saw follows a blank line
+        seen = {**test, "message": message.partition("\n\n")[2]}
+        return f"not the known failure: {summary(seen)}"
     timeout = _TIMEOUT.search(message)
     if timeout:
         return f"timed out after {float(timeout.group(1)):g} s"
@@ -113,6 +126,7 @@ class Difference:
     cand: str | None
     cause: str
     clauses: list[str] = field(default_factory=list)
+    explanation: str | None = None
 
 
 def classify(base: str | None, cand: str | None, base_t: dict | None,
@@ -120,7 +134,7 @@ def classify(base: str | None, cand: str | None, base_t: dict | None,
     if base is None:
         return "new test"
     if cand is None:
-        return "vanished"
+        return "lost coverage"
     if base == cand:
         if base in BAD and summary(base_t) != summary(cand_t):
             return "failure changed"
@@ -129,11 +143,11 @@ def classify(base: str | None, cand: str | None, base_t: dict | None,
         return "regression"
     if base in BAD and cand in GOOD:
         return "fix"
-    if cand == "skipped":
-        return "new skip"
+    if cand == "skipped" or (base in GOOD and cand == "xfailed"):
+        return "lost coverage"
     if base == "skipped":
         return "unskipped"
-    if base in GOOD and cand == "xfailed":
+    if base in BAD and cand == "xfailed":
         return "new known failure"
     if base == "xfailed" and cand in GOOD:
         return "known failure gone"
@@ -143,13 +157,15 @@ def classify(base: str | None, cand: str | None, base_t: dict | None,
 def cause(kind: str, base_t: dict | None, cand_t: dict | None) -> str:
     if kind == "new test":
         return "not in BASE" + (f"; {summary(cand_t)}" if cand_t["outcome"] != "passed" else "")
-    if kind == "vanished":
-        return "not in CAND (removed, renamed, deselected or not collected there)"
+    if kind == "lost coverage":
+        if cand_t is None:
+            return "vanished: not in CAND (removed, renamed, deselected or not collected there)"
+        return f"now {cand_t['outcome']}: {summary(cand_t)}"
     if kind == "regression" and is_xpass_strict(cand_t):
         return ("XPASS(strict): the test passed, i.e. the kernel does what the clause says, so "
                 "the known failure did not happen; the entry is wrong for this kernel: "
                 f"{cand_t['message'].splitlines()[0].removeprefix(XPASS_PREFIX).strip()}")
-    if kind in ("regression", "new skip", "new known failure", "failure changed", "other"):
+    if kind in ("regression", "new known failure", "failure changed", "other"):
         text = summary(cand_t)
         if kind == "failure changed":
             return f"was: {summary(base_t)}; now: {text}"
@@ -177,11 +193,16 @@ def compare(base: dict, cand: dict) -> dict:
         why = cause(kind, bt, ct)
         if kind == "new test" and _file(nodeid) not in files_b:
             why = why.replace("not in BASE", f"not in BASE (no test of {_file(nodeid)} ran there)")
-        if kind == "vanished" and _file(nodeid) not in files_c:
+        if ct is None and _file(nodeid) not in files_c:
             why += f"; no test of {_file(nodeid)} ran in CAND"
+        explanation = None
+        if kind == "lost coverage":
+            explanation, note = explain(bt, ct, base, cand)
+            kind = "explained" if explanation else kind
+            why += f" (not explained: {note})" if note else ""
         clauses = (ct or bt).get("clauses") or []
         diffs.append(Difference(kind, nodeid, bt and bt["outcome"], ct and ct["outcome"],
-                                why, list(clauses)))
+                                why, list(clauses), explanation))
     diffs.sort(key=lambda d: (KINDS.index(d.kind), d.nodeid))
     counts = {k: sum(1 for d in diffs if d.kind == k) for k in KINDS}
     counts["unchanged"] = unchanged
@@ -200,18 +221,23 @@ def provenance(results: dict) -> dict:
             "release": k.get("release"), "machine": k.get("machine"),
             "config_hash": k.get("config_hash"), "suite_commit": suite.get("commit"),
             "suite_dirty": suite.get("dirty"), "known_failures": run.get("known_failures"),
+            "privileged": (results.get("environment") or {}).get("privileged"),
             "tests": len(results["tests"])}
 
 
 def context(base: dict, cand: dict) -> list[str]:
-    """What changed around the tests: kernel, config, suite commit, target, command."""
+    """What changed around the tests: kernel, config (and the recorded options), suite commit,
+    target, privilege, command."""
     out = []
     pb, pc = provenance(base), provenance(cand)
     for key, label in (("release", "kernel release"), ("config_hash", "kernel config"),
                        ("suite_commit", "suite commit"), ("target", "target"), ("os", "OS"),
-                       ("known_failures", "known-failures files")):
+                       ("privileged", "privileged"), ("known_failures", "known-failures files")):
         if pb[key] != pc[key]:
             out.append(f"{label}: {pb[key]} -> {pc[key]}")
+    ob, oc = (r["kernel"].get("config_options") or {} for r in (base, cand))
+    for name in sorted(n for n in set(ob) & set(oc) if ob[n] != oc[n]):
+        out.append(f"{name}: {ob[name] or 'not set'} -> {oc[name] or 'not set'}")
     cb, cc = base["run"].get("command"), cand["run"].get("command")
     if cb != cc:
         out.append(f"command: {cb} -> {cc}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import Counter
 
+from conformance.kernel_log import format_entries, summary
 from conformance.results.compare import transcript_lines
 from conformance.results.known_failures import PROPERTY
 from conformance.results.model import split_nodeid
@@ -60,6 +61,11 @@ def render(results: dict) -> str:
         calls = transcript_lines(t) if outcome in ("failed", "error", "xpassed") else []
         if calls:
             ET.SubElement(case, "system-out").text = "syscall transcript:\n" + "\n".join(calls)
+        if t.get("kernel_log"):  # the kernel warned during this test (conformance.kernel_log)
+            for inc in t["kernel_log"]:
+                ET.SubElement(cprops, "property", {"name": "kernel_log", "value": summary(inc)})
+            ET.SubElement(case, "system-err").text = "kernel log:\n" + format_entries(
+                t["kernel_log"])
     ET.indent(suite)
     body = ET.tostring(suite, encoding="unicode")
     return '<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n"

@@ -61,9 +61,12 @@ def _digest(text: str) -> str:
 
 
 def _excerpt(test: dict) -> str | None:
-    if test["outcome"] not in ("failed", "error"):
+    if test["outcome"] not in ("failed", "error") and not test.get("kernel_log"):
         return None
     text = (test.get("message") or "")
+    if test.get("kernel_log"):
+        from conformance.kernel_log import format_entries
+        text += ("\n\n" if text else "") + "kernel log:\n" + format_entries(test["kernel_log"])
     calls = transcript_lines(test)
     if calls:
         text += "\n\nsyscall transcript:\n" + "\n".join(calls)
@@ -112,6 +115,9 @@ def render(results: dict, origin: str = DEFAULT_ORIGIN) -> dict:
                 "suite_version": suite.get("version"), "suite_commit": suite.get("commit")}
         if t.get("reason"):
             misc["reason"] = t["reason"]
+        if t.get("kernel_log"):  # the kernel warned during this test (conformance.kernel_log)
+            misc["kernel_log"] = [{k2: i.get(k2) for k2 in ("kind", "title", "frames")}
+                                  for i in t["kernel_log"]]
         entry = t.get(PROPERTY)
         if entry:
             misc[PROPERTY] = entry

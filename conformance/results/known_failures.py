@@ -1,17 +1,21 @@
 """Known failures: kernel behaviour that disagrees with a clause, applied as strict xfails.
 
-The data file is conformance/data/known-failures.toml (its header documents the format). More
-files can be given in the environment variable CONFORMANCE_KNOWN_FAILURES (paths separated by
-':'); their entries are added to the shipped ones, e.g. for a lab's own list, or to force a
-verdict while trying the tools out.
+The data files are conformance/data/known-failures*.toml (known-failures.toml's header documents
+the format). More files can be given in the environment variable CONFORMANCE_KNOWN_FAILURES
+(paths separated by ':'); their entries are added to the shipped ones, e.g. for a lab's own list,
+or to force a verdict while trying the tools out.
 
 Each [[failure]] names `test` (a node id pattern) and/or `clause` (a clause ID pattern), where
 `*` matches any run of characters and everything else is literal; both must match when both are
 given. `kernel` bounds the releases it holds for (">=6.1, <6.8"; omit for every release), `os`
-the OS (omit for any), and `reason` and `link` are the evidence. A matching test gets
-xfail(strict=True): if the kernel then does what the clause says, the test fails as
-"[XPASS(strict)]", and the terminal summary names the entry. Entries that apply to this kernel
-but match no test that ran are listed too, so stale entries show instead of rotting.
+the OS (omit for any), and `reason` and `link` are the evidence. `observed` (required) is a
+regular expression that the failure text (the exception pytest reports, "AssertionError: ...")
+must match, with re.search and re.DOTALL: it pins the deviation, so that any other failure of
+the test stays a failure. A matching test gets xfail(strict=True): if it fails otherwise, the
+verdict is a plain failure that starts with "[NOT THE KNOWN FAILURE]" and quotes the entry; if
+the kernel does what the clause says, the test fails as "[XPASS(strict)]", and the terminal
+summary names the entry. Entries that apply to this kernel but match no test that ran are listed
+too, so stale entries show instead of rotting.
 """
 from __future__ import annotations
 
@@ -25,11 +29,15 @@ from pathlib import Path
 
 import pytest
 
-DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "known-failures.toml"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_FILE = DATA_DIR / "known-failures.toml"
 ENV_VAR = "CONFORMANCE_KNOWN_FAILURES"
 PROPERTY = "known_failure"
 XPASS_PREFIX = "[XPASS(strict)]"
-_KEYS = {"test", "clause", "kernel", "os", "reason", "link"}
+NOT_OBSERVED_PREFIX = "[NOT THE KNOWN FAILURE]"
+_KEYS = {"test", "clause", "kernel", "os", "reason", "link", "observed"}
+_REQUIRED = ("reason", "link", "observed")
+_ENTRY = pytest.StashKey["Entry"]()
 _OPS = ("<=", ">=", "==", "!=", "<", ">")
 
 
@@ -99,6 +107,7 @@ class Entry:
     clause: str | None = None
     kernel: str | None = None
     os: str | None = None
+    observed: str | None = None  # required in files; the regex the failure text must match
 
     def applies_to(self, release: str, os_name: str) -> bool:
         if self.os and self.os != os_name:
@@ -117,7 +126,16 @@ class Entry:
 
     def to_json(self) -> dict:
         return {"where": self.where, "test": self.test, "clause": self.clause,
-                "kernel": self.kernel, "os": self.os, "reason": self.reason, "link": self.link}
+                "kernel": self.kernel, "os": self.os, "reason": self.reason, "link": self.link,
+                "observed": self.observed}
+
+    def is_observed(self, text: str) -> bool:
+        return self.observed is None or bool(re.search(self.observed, text, re.DOTALL))
+
+
+def _lines(text: str) -> list[int]:
+    """The line number of each [[failure]] header, in order."""
+    return [n for n, ln in enumerate(text.splitlines(), 1) if ln.strip().startswith("[[failure]]")]
 
 
 def parse(text: str, origin: str = "<string>") -> list[Entry]:
@@ -128,29 +146,48 @@ def parse(text: str, origin: str = "<string>") -> list[Entry]:
     unknown_top = sorted(set(data) - {"failure"})
     if unknown_top:
         raise KnownFailuresError(f"{origin}: unknown tables {', '.join(unknown_top)}")
-    entries = []
-    for n, row in enumerate(data.get("failure", []), 1):
+    entries, lines, rows = [], _lines(text), data.get("failure", [])
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise KnownFailuresError(f"{origin}: 'failure' must be an array of tables ([[failure]])")
+    for n, row in enumerate(rows, 1):
         where = f"{Path(origin).name} #{n}"
+        at = f"{origin}:{lines[n - 1] if n <= len(lines) else '?'}: entry #{n}"
         unknown = sorted(set(row) - _KEYS)
         if unknown:
-            raise KnownFailuresError(f"{where}: unknown keys {', '.join(unknown)}")
+            raise KnownFailuresError(f"{at}: unknown keys {', '.join(unknown)}")
         if not row.get("test") and not row.get("clause"):
-            raise KnownFailuresError(f"{where}: needs a test or a clause pattern")
-        missing = [k for k in ("reason", "link") if not row.get(k)]
+            raise KnownFailuresError(f"{at}: needs a test or a clause pattern")
+        missing = [k for k in _REQUIRED if not row.get(k)]
         if missing:
-            raise KnownFailuresError(f"{where}: missing {', '.join(missing)} (the evidence)")
+            raise KnownFailuresError(f"{at}: missing {', '.join(missing)} (the evidence, and "
+                                     "the regex that pins the observed failure)")
         bad = [k for k, v in row.items() if not isinstance(v, str)]
         if bad:
-            raise KnownFailuresError(f"{where}: {', '.join(bad)} must be strings")
+            raise KnownFailuresError(f"{at}: {', '.join(bad)} must be strings")
         if row.get("kernel"):
-            parse_range(row["kernel"], where)
+            parse_range(row["kernel"], at)
+        try:
+            re.compile(row["observed"], re.DOTALL)
+        except re.error as exc:
+            raise KnownFailuresError(f"{at}: observed is not a regular expression: {exc}") from None
         entries.append(Entry(where=where, **row))
     return entries
 
 
+def shipped() -> list[Path]:
+    """known-failures.toml first, then the other conformance/data/known-failures*.toml."""
+    return [DATA_FILE, *sorted(p for p in DATA_DIR.glob("known-failures*.toml") if p != DATA_FILE)]
+
+
+def is_shipped(path: str) -> bool:
+    """Whether a recorded path is one of the shipped files (on whatever machine it ran)."""
+    p = Path(path)
+    return p.parent.parts[-2:] == ("conformance", "data") and p.match("known-failures*.toml")
+
+
 def files() -> list[Path]:
     extra = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
-    return [DATA_FILE, *extra]
+    return [*shipped(), *extra]
 
 
 def _load(paths: list[Path]) -> list[Entry]:
@@ -184,8 +221,6 @@ def apply(items: list, entries: list[Entry] | None = None,
 
     A bad known-failures file stops the session with one line (pytest.UsageError).
     """
-    import pytest
-
     try:
         entries = load() if entries is None else entries
         rel, osn = here()
@@ -200,8 +235,25 @@ def apply(items: list, entries: list[Entry] | None = None,
         item.add_marker(pytest.mark.xfail(
             strict=True, reason=f"known failure {entry.where}: {entry.reason} [{entry.link}]"))
         item.user_properties.append((PROPERTY, entry.to_json()))
+        item.stash[_ENTRY] = entry
         marked += 1
     return marked
+
+
+def enforce_observed(item, call, report) -> None:
+    """From pytest_runtest_makereport, after pytest's xfail handling: a known failure whose
+    failure text does not match its entry's `observed` regex is a plain failure (an error
+    outside the call phase), with a first line that says so and quotes the entry."""
+    entry = item.stash.get(_ENTRY, None)
+    if entry is None or not hasattr(report, "wasxfail") or call.excinfo is None:
+        return
+    if entry.is_observed(call.excinfo.exconly()):
+        return
+    del report.wasxfail
+    report.outcome = "failed"
+    report.longrepr = (f"{NOT_OBSERVED_PREFIX} the test failed, but not with the deviation "
+                       f"{entry.describe()} pins: the failure text does not match observed = "
+                       f"{entry.observed!r}\n\n{report.longreprtext}")
 
 
 def is_xpass(report) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from conformance.kernel_log import summary as incident_summary
 from conformance.results.compare import (
     assertion_lines,
     is_xpass_strict,
@@ -42,6 +43,8 @@ def _diagnostics(test: dict) -> list[str]:
     out = []
     if test.get("clauses"):
         out.append(f"# clauses: {one_line(' '.join(test['clauses']))}")
+    for inc in test.get("kernel_log") or []:  # the kernel warned during this test
+        out.append(f"# kernel: {one_line(incident_summary(inc))}")
     if test["outcome"] in ("failed", "error"):
         if is_xpass_strict(test):
             what = summary(test).removeprefix("[XPASS(strict)]").strip()

@@ -1,11 +1,10 @@
 """Reading results.json: loading, counting, naming."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
-from conformance.results import OUTCOMES, SCHEMA
+from conformance.results import OUTCOMES
 
 
 class ResultsError(ValueError):
@@ -14,18 +13,10 @@ class ResultsError(ValueError):
 
 def load(path: Path) -> dict:
     """Load results.json (or the results.json inside a run directory)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"cannot read results from {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ResultsError(f"{path}: not a conformance results file (a JSON object expected)")
-    if data.get("schema") != SCHEMA:
-        raise ResultsError(f"{path}: schema {data.get('schema')!r}, expected {SCHEMA!r}")
-    return data
+    # not JSON, truncated, not UTF-8, the wrong shape or schema: one line each
+    from conformance.results import validate
+
+    return validate.read(path, ResultsError)
 
 
 def counts(results: dict) -> dict[str, int]:

@@ -5,11 +5,13 @@ import gzip
 import hashlib
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import conformance
+from conformance.kconfig import parse_config
 
 _REPO = Path(conformance.__file__).resolve().parent.parent
 
@@ -23,24 +25,53 @@ def _read(path: str) -> bytes | None:
     return gzip.decompress(data) if path.endswith(".gz") else data
 
 
-def kernel_config_hash(release: str) -> str | None:
-    """sha256 of the kernel config (/proc/config.gz or /boot/config-RELEASE), when readable."""
+CONFIG_OPTION = re.compile(r"\bCONFIG_[A-Z0-9_]+\b")  # an option named in text
+# the suite's probes name the options whose absence they report: those are the ones worth keeping
+PROBE_SOURCES = Path(conformance.__file__).resolve().parent / "probes"
+
+
+def kernel_config(release: str) -> bytes | None:
+    """The kernel config (/proc/config.gz or /boot/config-RELEASE), when readable."""
     for path in ("/proc/config.gz", f"/boot/config-{release}"):
         data = _read(path)
         if data:
-            return "sha256:" + hashlib.sha256(data).hexdigest()
+            return data
     return None
 
 
-def kernel() -> dict:
+def kernel_config_hash(release: str) -> str | None:
+    """sha256 of the kernel config, when readable."""
+    data = kernel_config(release)
+    return "sha256:" + hashlib.sha256(data).hexdigest() if data else None
+
+
+def probe_options() -> set[str]:
+    """Every CONFIG_* option the suite's probes can cite in a skip reason."""
+    return {m for f in PROBE_SOURCES.rglob("*.py")
+            for m in CONFIG_OPTION.findall(f.read_text())}
+
+
+def config_options(config: bytes | None, names: set[str]) -> dict[str, str | None] | None:
+    """{option: value (y, m, a string) or None when not set} for the names; None without a
+    readable config. compare explains a skip naming an option by these values."""
+    if config is None:
+        return None
+    values = parse_config(config.decode(errors="replace"))
+    return {n: values.get(n) for n in sorted(names)}
+
+
+def kernel(cited: set[str] = frozenset()) -> dict:
+    """The running kernel; config_options keeps the probes' options and the cited ones."""
     u = platform.uname()
     cmdline = _read("/proc/cmdline")
+    config = kernel_config(u.release)
     return {
         "os": u.system.lower(),
         "release": u.release,
         "version": u.version,
         "machine": u.machine,
-        "config_hash": kernel_config_hash(u.release),
+        "config_hash": "sha256:" + hashlib.sha256(config).hexdigest() if config else None,
+        "config_options": config_options(config, probe_options() | set(cited)),
         "cmdline": cmdline.decode(errors="replace").strip() if cmdline else None,
     }
 

@@ -62,6 +62,7 @@ class Recorder:
         return self.tests.setdefault(nodeid, {
             "nodeid": nodeid, "clauses": [], "basis": {}, "outcome": None, "duration": 0.0,
             "reason": None, "message": None, "transcript": [], known_failures.PROPERTY: None,
+            "kernel_log": [],
         })
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -71,6 +72,7 @@ class Recorder:
         entry["basis"] = props.get("basis", entry["basis"])
         if props.get("transcript"):
             entry["transcript"] = props["transcript"]
+        entry["kernel_log"] += props.get("kernel_log", [])  # conformance.kernel_health
         if props.get(known_failures.PROPERTY):
             entry[known_failures.PROPERTY] = props[known_failures.PROPERTY]
         entry["duration"] = round(entry["duration"] + report.duration, 6)
@@ -84,6 +86,8 @@ class Recorder:
             entry["reason"] = _skip_reason(report)
         elif verdict in ("xfailed", "xpassed"):
             entry["reason"] = getattr(report, "wasxfail", None) or None
+            if verdict == "xfailed" and report.longrepr:  # the deviation seen: the evidence
+                entry["message"] = _message(report)
         elif verdict in ("failed", "error"):
             entry["message"] = _message(report)
 
@@ -109,7 +113,8 @@ class Recorder:
                 "command": command,
                 "known_failures": [str(p) for p in known_failures.files()],
             },
-            "kernel": provenance.kernel(),
+            "kernel": provenance.kernel({o for t in self.tests.values() if t["reason"]
+                                         for o in provenance.CONFIG_OPTION.findall(t["reason"])}),
             "environment": provenance.environment(self.config.getoption("conformance_accel"),
                                                   workers if isinstance(workers, int) else 0),
             "tests": [t for t in self.tests.values() if t["outcome"] is not None],

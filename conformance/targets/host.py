@@ -1,11 +1,19 @@
 """The host target: pytest on the running kernel, in a child process."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from conformance.targets import interrupt
+
 SUITE_DIR = Path(__file__).resolve().parent.parent
+POLL = 0.2
+INTERRUPT_GRACE = 20.0  # pytest's teardown after SIGINT: namespaces, captures, results.json
+STOP_DEADLINE = 5.0
 
 
 def pytest_argv(os_name: str, out: Path, run_id: str, command: list[str], pytest_args: list[str],
@@ -34,4 +42,49 @@ def run_pytest(os_name: str, out: Path, run_id: str, command: list[str],
     plan = rootless.plan() if os_name == "linux" else rootless.Plan(None, None)
     if plan.reason:
         print(f"conformance run: {plan.reason}; the network tests will skip", file=sys.stderr)
-    return subprocess.run(plan.argv(argv), cwd=SUITE_DIR.parent, env=plan.env()).returncode
+    return supervise(plan.argv(argv), plan.env())
+
+
+def supervise(argv: list[str], env: dict[str, str]) -> int:
+    """Run pytest in a process group of its own and wait for it; on SIGTERM/SIGINT/SIGHUP to
+    us it gets SIGINT (pytest tears its fixtures down and writes what it has), then, past
+    INTERRUPT_GRACE, SIGTERM and SIGKILL to the group. Returns pytest's exit status."""
+    proc = subprocess.Popen(argv, cwd=SUITE_DIR.parent, env=env, start_new_session=True)
+    with interrupt.group(proc.pid, signal.SIGINT):
+        code = _wait(proc, None)
+        if code is None:  # interrupted and still tearing down
+            code = _wait(proc, INTERRUPT_GRACE)
+    if code is None or _group_alive(proc.pid):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            code = _wait(proc, STOP_DEADLINE, stop_on_interrupt=False)
+            if code is not None and not _group_alive(proc.pid):
+                break
+    return proc.wait() if code is None else code
+
+
+def _wait(proc: subprocess.Popen, deadline: float | None, stop_on_interrupt: bool = True):
+    """proc's exit status, or None when the deadline passed (or an interrupt arrived)."""
+    start = time.monotonic()
+    while True:
+        try:
+            return proc.wait(timeout=POLL)
+        except subprocess.TimeoutExpired:
+            pass
+        if deadline is None and stop_on_interrupt and interrupt.requested():
+            return None
+        if deadline is not None and time.monotonic() - start > deadline:
+            return None
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

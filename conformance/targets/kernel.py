@@ -25,11 +25,14 @@ from pathlib import Path
 from conformance.abi.process import set_child_subreaper
 from conformance.results import journal
 from conformance.results.recorder import write_outputs
+from conformance.targets import interrupt, kernel_config
 from conformance.targets.host import SUITE_DIR, pytest_argv
 
 KVM_PROBE_DEADLINE = 20.0      # a KVM boot to the no-root panic takes ~1 s; TCG ~5 s
 READER_JOIN_DEADLINE = 10.0
 CONSOLE_TAIL_LINES = 60
+ROOT_MOUNT_FAILED = "mounting /dev/root on /newroot/ failed"
+KMSG_DUMP = "kmsg.txt"  # the guest's /dev/kmsg records at the end of the run
 # include/linux/panic.h taint bits that mean the kernel got into trouble during the run.
 TROUBLE_TAINTS = {4: "M (machine check)", 5: "B (bad page)", 7: "D (oops/die)",
                   9: "W (warning)", 14: "L (soft lockup)"}
@@ -51,6 +54,27 @@ class Image:
     path: Path
     release: str | None
     banner: str | None
+    root_fs: str | None = None   # "9p" | "virtiofs" | None (config not found): kernel_config
+    root_note: str = ""
+
+
+def plan_root(image: Image, path: str) -> Image:
+    """Read the image's config and decide how its guest mounts the host root (9p, else
+    virtio-fs); a TargetError in one line when it can do neither (targets/kernel_config.py)."""
+    from dataclasses import replace
+
+    from conformance.targets import kernel_config
+    config = kernel_config.find(image.path, image.release)
+    # =m options count when the modules can reach the guest: installed for this release, or
+    # built in the image's tree (virtme-ng loads them from either).
+    tree = image.path.parents[3] if len(image.path.parents) >= 4 else None
+    modules = (bool(image.release) and (Path("/lib/modules") / str(image.release)
+                                        / "modules.dep").exists()) or bool(
+        tree and image.path.parent.name == "boot" and (tree / "modules.order").exists())
+    plan = kernel_config.root_plan(config, path, modules)
+    if plan.problem:
+        raise TargetError(plan.problem)
+    return replace(image, root_fs=plan.fs, root_note=plan.note)
 
 
 def inspect_image(path: str) -> Image:
@@ -67,9 +91,10 @@ def inspect_image(path: str) -> Image:
                 (ver_off,) = struct.unpack_from("<H", head, 0x20E)
                 fh.seek(0x200 + ver_off)
                 banner = fh.read(256).split(b"\0")[0].decode(errors="replace")
-                return Image(p.resolve(), banner.split(" ")[0] or None, banner or None)
+                return plan_root(Image(p.resolve(), banner.split(" ")[0] or None,
+                                       banner or None), path)
             if head[0x38:0x3C] == b"ARM\x64":  # arm64 Image: no version in the header
-                return Image(p.resolve(), None, None)
+                return plan_root(Image(p.resolve(), None, None), path)
     except OSError as exc:
         raise TargetError(f"kernel image {path}: {exc.strerror}") from None
     raise TargetError(f"kernel image {path}: not a kernel image (no x86 'HdrS' or arm64 magic)")
@@ -129,7 +154,8 @@ class VMRun:
 def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
                  pytest_args: list[str], target: str, accel: str) -> str:
     """The shell script virtme-ng runs as root inside the guest (see write_guest_script)."""
-    argv = pytest_argv(os_name, out, run_id, command, pytest_args, target=target, accel=accel)
+    argv = pytest_argv(os_name, out, run_id, command, crash_proof(pytest_args), target=target,
+                       accel=accel)
     q = shlex.quote
     return "; ".join([
         f"cd {q(str(SUITE_DIR.parent))}",
@@ -142,8 +168,21 @@ def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
         "rc=$?",
         f"cat /proc/sys/kernel/tainted > {q(str(out / 'taint.after'))}",
         f"dmesg > {q(str(out / 'dmesg.txt'))} 2>&1",
+        f"{q(sys.executable)} -m conformance.kernel_log --dump > {q(str(out / KMSG_DUMP))}",
         "exit $rc",
     ])
+
+
+def crash_proof(pytest_args: list[str]) -> list[str]:
+    """At least one pytest-xdist worker in the guest, unless the user chose: a test whose
+    process dies (a kernel oops in its syscall, a signal) then ends only its worker; xdist
+    starts another for the remaining tests and the crashed test is an ERROR naming the signal
+    (conformance.kernel_health), instead of the whole guest run ending."""
+    chosen = any(a in ("-n", "--numprocesses", "--dist", "-p") and i + 1 < len(pytest_args)
+                 and (a != "-p" or "xdist" in pytest_args[i + 1])
+                 for i, a in enumerate(pytest_args)) or any(
+        a.startswith(("-n", "--numprocesses=", "--dist=")) for a in pytest_args)
+    return pytest_args if chosen else ["-n", "1", *pytest_args]
 
 
 def write_guest_script(out: Path, script: str) -> str:
@@ -167,9 +206,10 @@ def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus:
         argv.insert(1, "--disable-kvm")
     if append:
         argv[1:1] = ["--append", append]
-    if not shutil.which("virtiofsd"):
+    if image.root_fs == "9p" or (image.root_fs is None and not shutil.which("virtiofsd")):
         # virtme-ng would try the C virtiofsd in /usr/lib/qemu, wait ~3 s per shared directory
-        # for it to fail, then use 9p anyway.
+        # for it to fail, then use 9p anyway. root_fs "virtiofs": a kernel without 9p, and a
+        # Rust virtiofsd virtme-ng finds first (kernel_config.rust_virtiofsd).
         argv.insert(1, "--force-9p")
     env = dict(os.environ, PATH=f"{Path(tools.vng).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     result = VMRun(console=out / "console.log")
@@ -178,6 +218,7 @@ def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus:
     with open(result.console, "wb") as console:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        interrupt.watch(proc.pid)  # SIGTERM/SIGINT/SIGHUP to the run stop the VM at once
         fatal: list[tuple[float, str]] = []
         reader = threading.Thread(target=_pump, args=(proc.stdout, console, echo, fatal),
                                   daemon=True)
@@ -189,6 +230,8 @@ def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus:
                     break
                 except subprocess.TimeoutExpired:
                     pass
+                if interrupt.requested():
+                    break
                 if fatal and time.monotonic() - fatal[0][0] > FATAL_GRACE:
                     result.notes.append(f"the kernel died ({fatal[0][1]}) and the VM did not "
                                         f"exit within {FATAL_GRACE:.0f}s; it was stopped")
@@ -202,7 +245,10 @@ def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus:
                     break
         finally:
             _stop(proc)
+            interrupt.unwatch(proc.pid)
             reader.join(READER_JOIN_DEADLINE)
+    if interrupt.requested():
+        result.notes.insert(0, f"{interrupt.note()}; the VM was stopped")
     if result.boot_seconds is None and (out / ".booted").exists():
         result.boot_seconds = round(time.monotonic() - start, 1)
     result.wall_seconds = round(time.monotonic() - start, 1)
@@ -310,6 +356,40 @@ def console_trouble(path: Path) -> list[str]:
     return sorted({m.group(0) for m in CONSOLE_TROUBLE.finditer(text)})
 
 
+def kernel_incidents(out: Path, console: Path | None) -> tuple[list[dict], str]:
+    """The guest kernel's incidents (conformance.kernel_log) and where they were read: the
+    kmsg dump the guest wrote at the end, else the kernel records of the console log (a guest
+    that died wrote no dump)."""
+    from conformance import kernel_log
+    for path, what in ((out / KMSG_DUMP, "the guest's /dev/kmsg"), (console, "the console log")):
+        try:
+            text = path.read_text(errors="replace") if path else ""
+        except OSError:
+            continue
+        if text.strip():
+            return [i.to_json() for i in kernel_log.incidents(kernel_log.parse_records(text))], what
+    return [], "no kernel log came back"
+
+
+def health_message(taints: list[str], found: list[dict], source: str, tests: list[dict]) -> str:
+    """The ::health entry: the taint, then each incident quoted (first line and call trace)
+    with the test during which it was logged."""
+    from conformance import kernel_log
+    during = {}
+    for t in tests:
+        for inc in t.get("kernel_log") or []:
+            during.setdefault((inc.get("seq"), inc.get("title")), t["nodeid"])
+    lines = [f"the kernel was tainted during the run: {', '.join(taints)}" if taints else
+             "the kernel logged trouble during the run",
+             f"{len(found)} incident(s) in {source}:" if found else f"no incident in {source}"]
+    for inc in found:
+        test = during.get((inc.get("seq"), inc.get("title")))
+        lines += ["", kernel_log.summary(inc)
+                  + (f" (during {test})" if test else " (between tests or in an unrecorded test)"),
+                  inc.get("excerpt") or ""]
+    return "\n".join(lines).rstrip()
+
+
 def host_kernel_config_hash(image: Image) -> str | None:
     from conformance.results.provenance import kernel_config_hash
     return kernel_config_hash(image.release) if image.release else None
@@ -364,28 +444,35 @@ def finalize(out: Path, image: Image, vm: VMRun, accel: str, cpus: int, memory: 
             "tests": journal.read(out / journal.JOURNAL),
         }
     tail = console_tail(vm.console) if vm.console else ""
-    seen = console_trouble(vm.console) if vm.console else []
+    found, source = kernel_incidents(out, vm.console)
+    found = [i for i in found if i["kind"] != "segfault"]  # a user process's fault, not the kernel's
     if not complete:
         if vm.timed_out or vm.notes:
             why = vm.notes[0]
         elif vm.boot_seconds is None:
             why = f"the kernel did not reach the suite (virtme-ng exit {vm.exit_code})"
+            if ROOT_MOUNT_FAILED in tail:
+                why += (f"; the guest could not mount the host root ({image.root_note or 'root'}"
+                        f"): a boot needs 9p ({', '.join(kernel_config.NINEP)}) or virtio-fs "
+                        f"({', '.join(kernel_config.VIRTIOFS)}) with the Rust virtiofsd")
         else:
             why = (f"the suite did not finish (virtme-ng exit {vm.exit_code}); "
                    f"{len(results['tests'])} tests had finished and are kept")
-        if seen:
-            why += "; the console shows: " + ", ".join(seen)
+        if found:
+            from conformance.kernel_log import summary
+            why += "; the kernel logged: " + "; ".join(summary(i) for i in found)
         results["tests"].append(_error_entry(f"{name}::run", f"{why}\n--- console tail ---\n{tail}"))
     taints = new_taints(out)
-    if taints:
-        results["tests"].append(_error_entry(
-            f"{name}::health", "the kernel was tainted during the run: " + ", ".join(taints)
-            + (f"; the console shows: {', '.join(seen)}" if seen else "")
-            + f"\n--- console tail ---\n{tail}"))
+    if taints or found:
+        entry = _error_entry(f"{name}::health", health_message(taints, found, source,
+                                                               results["tests"]))
+        entry["kernel_log"] = found
+        results["tests"].append(entry)
     results["environment"]["accel"] = accel
     results["vm"] = {"image": str(image.path), "accel": accel, "accel_note": accel_note,
                      "cpus": cpus, "memory": memory, "boot_seconds": vm.boot_seconds,
                      "wall_seconds": vm.wall_seconds, "exit_code": vm.exit_code,
-                     "timed_out": vm.timed_out, "console": "console.log"}
+                     "timed_out": vm.timed_out, "console": "console.log",
+                     "root_fs": image.root_fs, "root_note": image.root_note}
     write_outputs(out, results)
     return results

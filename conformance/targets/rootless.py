@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,10 @@ def _check() -> int:
     return 0
 
 
+def _keep_going(signum, frame) -> None:
+    """A handler that does nothing (not SIG_IGN, which pytest would inherit across exec)."""
+
+
 def _inner(argv: list[str]) -> int:
     _loopback_up()
     scratch = tempfile.mkdtemp(prefix="conformance-rootless-")
@@ -141,6 +146,10 @@ def _inner(argv: list[str]) -> int:
     # The mapped root is uid 0 here, so pytest would pick /tmp/pytest-of-root, which belongs to
     # the real root (an unmapped user here) when it exists: give pytest its own.
     env = {**os.environ, NETNS_DIR_ENV: netns_dir, "PYTEST_DEBUG_TEMPROOT": scratch}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        # The run sends its group SIGINT to stop it: pytest (default handlers again after
+        # exec) tears down and exits; we wait for it and remove the directories below.
+        signal.signal(sig, _keep_going)
     try:
         return subprocess.run(argv, check=False, env=env).returncode
     finally:

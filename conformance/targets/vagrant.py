@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from conformance.results import SCHEMA, junit, model, provenance
+from conformance.targets import interrupt
 from conformance.targets.host import SUITE_DIR, pytest_argv
 from conformance.targets.kernel import TargetError
 
@@ -97,11 +98,15 @@ def call(v: Vagrant, args: list[str], deadline: float, what: str) -> subprocess.
     proc = subprocess.Popen([v.exe, *args], cwd=v.cwd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        out, err = proc.communicate(timeout=deadline)
+        with interrupt.group(proc.pid):
+            out, err = proc.communicate(timeout=deadline)
     except subprocess.TimeoutExpired:
         stop(proc)
         raise Unavailable(f"`vagrant {' '.join(args[:2])}` did not answer within {deadline:.0f}s "
                           f"({what}); is the provider (libvirtd, VirtualBox) running?") from None
+    if interrupt.requested():
+        stop(proc)
+        raise Unavailable(f"`vagrant {' '.join(args[:2])}` stopped: {interrupt.note()}")
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
@@ -231,6 +236,7 @@ def run_guest(v: Vagrant, guest: Guest, script: str, log: Path, deadline: float,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         reader = threading.Thread(target=_pump, args=(proc.stdout, sink, echo), daemon=True)
         reader.start()
+        interrupt.watch(proc.pid)  # SIGTERM/SIGINT/SIGHUP to the run end vagrant ssh at once
         try:
             result.exit_code = proc.wait(timeout=deadline)
         except subprocess.TimeoutExpired:
@@ -239,7 +245,11 @@ def run_guest(v: Vagrant, guest: Guest, script: str, log: Path, deadline: float,
                                 "vagrant ssh was stopped")
         finally:
             stop(proc)
+            interrupt.unwatch(proc.pid)
             reader.join(STOP_DEADLINE)
+    if interrupt.requested():
+        result.notes.insert(0, f"{interrupt.note()}; vagrant ssh was stopped and the guest's "
+                               f"results were not fetched")
     result.wall_seconds = round(time.monotonic() - start, 1)
     return result
 
@@ -310,7 +320,7 @@ def finalize(out: Path, guest: Guest, run: GuestRun, run_id: str, command: list[
             "tests": [],
         }
     if not complete:
-        why = "; ".join(([] if run.timed_out else [
+        why = "; ".join(([] if run.timed_out or interrupt.requested() else [
             f"the guest run exited {run.exit_code} and no results.json came back"]) + run.notes)
         results["tests"].append({
             "nodeid": f"vagrant/{guest.machine}::run", "clauses": [], "basis": {},
@@ -330,7 +340,7 @@ def run_machine(v: Vagrant, guest: Guest, provider: str, out: Path, run_id: str,
     """Run the suite in a prepared guest and bring its results into out; the results dict."""
     script = guest_script(guest, run_id, command, pytest_args)
     run = run_guest(v, guest, script, out / "guest.log", deadline, echo)
-    if not run.timed_out:
+    if not run.timed_out and not interrupt.requested():
         try:
             fetch(v, guest, run_id, out)
             run.fetched = True

@@ -1,0 +1,110 @@
+"""Per-test kernel health (a pytest plugin the conformance plugin registers in every process).
+
+Around each test phase (setup, call, teardown) the kernel log records that arrived since the
+previous phase and a new trouble taint are parsed into incidents (conformance.kernel_log); a
+phase that saw any carries them as the `kernel_log` user property, which the recorder folds
+into tests[].kernel_log, and as a "kernel log" report section. Under pytest-xdist every worker
+reads /dev/kmsg itself: with several workers, an incident is attributed to each test that was
+running when it was logged.
+
+When a test kills its xdist worker (a signal, an oops in the syscall it made), pytest-xdist
+reports "worker crashed" and starts a new worker for the remaining tests; the controller then
+names the signal the worker died of and attaches the records logged since that test started.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+
+import pytest
+
+from conformance import kernel_log
+
+PROPERTY = "kernel_log"
+WORKER_EXIT_DEADLINE = 5.0
+MAX_BUFFER = 5000
+
+
+def worker_exit(worker) -> str:
+    """How an xdist worker ended: 'killed by SIGKILL', 'exit status 3', or why it is unknown.
+    execnet keeps the worker's Popen object on its gateway's io (gateway._io.popen)."""
+    popen = getattr(getattr(getattr(worker, "gateway", None), "_io", None), "popen", None)
+    if popen is None:
+        return "its exit status is unknown (no execnet popen gateway)"
+    try:
+        code = popen.wait(timeout=WORKER_EXIT_DEADLINE)
+    except subprocess.TimeoutExpired:
+        return f"it had not exited {WORKER_EXIT_DEADLINE:.0f}s later"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+class KernelHealth:
+    """Workers and serial runs: the incidents of each test phase."""
+
+    def __init__(self) -> None:
+        self.watcher = kernel_log.Watcher()
+
+    @property
+    def reason(self) -> str | None:
+        return self.watcher.reason
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        found = self.watcher.collect()
+        if found:
+            report.user_properties.append((PROPERTY, found))
+            report.sections.append((f"kernel log ({call.when})",
+                                    kernel_log.format_entries(found)))
+
+
+class CrashExplainer:
+    """The xdist controller (its own /dev/kmsg reader): remember where each test started in
+    the log, and when a test's worker crashes, name how it died and quote the log since."""
+
+    def __init__(self) -> None:
+        self.watcher = kernel_log.Watcher()
+        self.buffer: list[kernel_log.Record] = []
+        self.started: dict[str, int] = {}           # nodeid -> index into buffer
+
+    def pytest_runtest_logstart(self, nodeid: str, location) -> None:
+        self.buffer.extend(self.watcher.records())
+        if len(self.buffer) > MAX_BUFFER:
+            keep = min(self.started.values(), default=len(self.buffer))
+            self.buffer = self.buffer[keep:]
+            self.started = {k: v - keep for k, v in self.started.items()}
+        self.started[nodeid] = len(self.buffer)
+
+    def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
+        self.started.pop(nodeid, None)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched) -> None:
+        self.buffer.extend(self.watcher.records())
+        since = self.buffer[self.started.pop(crashitem, 0):]
+        found = [i.to_json() for i in kernel_log.incidents(since)]
+        how = worker_exit(getattr(report, "node", None))
+        text = f"{report.longrepr}: the test's process was {how}" if how.startswith(
+            "killed") else f"{report.longrepr}: {how}"
+        if found:
+            text += "\n--- kernel log ---\n" + kernel_log.format_entries(found)
+            report.user_properties.append((PROPERTY, found))
+        elif self.watcher.reason:
+            text += f"\n(kernel log not read: {self.watcher.reason})"
+        report.longrepr = text
+
+
+def register(config: pytest.Config) -> None:
+    """Called by the conformance plugin's pytest_configure (Linux only: /dev/kmsg)."""
+    import platform
+    if platform.system() != "Linux":
+        return
+    config.pluginmanager.register(KernelHealth(), "conformance-kernel-health")
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(CrashExplainer(), "conformance-crash-explainer")
