@@ -198,7 +198,9 @@ def incidents(records: list[Record]) -> list[Incident]:
 def summary(incident: dict) -> str:
     """One line: kind, title and the innermost frames ('a <- b <- c')."""
     frames = " <- ".join(incident.get("frames", [])[:5])
-    return f"{incident['kind']}: {incident['title']}" + (f" [{frames}]" if frames else "")
+    kind, title = incident["kind"], incident["title"]
+    head = title if title.lower().startswith(kind.lower()) else f"{kind}: {title}"
+    return head + (f" [{frames}]" if frames else "")
 
 
 def format_entries(entries: list[dict]) -> str:

@@ -247,3 +247,15 @@ def test_vagrantfile_knobs_are_checked(tmp_path, name, value, accepted):
     assert done.stderr.strip().splitlines() == [
         f"vagrant/Vagrantfile: {name}={json.dumps(value)}: expected {accepted}"
         + ("" if accepted != "a box name" else " such as debian/bookworm64")]
+
+
+def test_a_run_in_which_no_test_ran_is_not_a_pass(capsys):
+    """Nothing collected, everything deselected, or a guest pytest that stopped before its first
+    test: exit 2 with one line, never 0."""
+    from conformance.commands import run as run_cmd
+    empty = {"run": {"target": "kernel"}, "kernel": {"os": "linux", "release": "6.1"},
+             "tests": []}
+    assert run_cmd.verdict(empty) == 2
+    assert "no test ran on kernel" in capsys.readouterr().err
+    one = dict(empty, tests=[{"nodeid": "t", "outcome": "skipped"}])
+    assert run_cmd.verdict(one) == 0

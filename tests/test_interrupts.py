@@ -7,6 +7,7 @@ runner or a terminal reach a run. The stand-ins: a fake pytest (host target), a 
 that starts a fake QEMU and virtiofsd (kernel target, one VM and a matrix), a fake vagrant
 (vagrant target). Each starts a helper child of its own, so a group that is only half stopped
 shows. No VM, no root."""
+import contextlib
 import json
 import os
 import signal
@@ -139,6 +140,7 @@ class Killer(threading.Thread):
     def __init__(self, pids_ready, sig: int) -> None:
         super().__init__(daemon=True)
         self.pids_ready, self.sig, self.pids, self.error = pids_ready, sig, [], None
+        self.returned = threading.Event()  # set when the run has returned
 
     def run(self) -> None:
         deadline = time.monotonic() + DEADLINE
@@ -147,6 +149,11 @@ class Killer(threading.Thread):
             if files and all(f.stat().st_size for f in files):
                 self.pids = [int(p) for f in files for p in f.read_text().split()]
                 os.kill(os.getpid(), self.sig)
+                if not self.returned.wait(DEADLINE):  # it waits for what it did not stop
+                    self.error = f"the run did not return within {DEADLINE}s of {self.sig.name}"
+                    for pid in self.pids:  # the stand-ins this test made: end them by PID
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
                 return
             time.sleep(0.05)
         self.error = "the stand-in never wrote its PIDs"
@@ -158,6 +165,7 @@ def interrupted_run(argv: list[str], pids_ready, sig: int, capsys) -> tuple[int,
     killer = Killer(pids_ready, sig)
     killer.start()
     code = cli.main(argv)
+    killer.returned.set()
     killer.join(DEADLINE)
     assert killer.error is None, killer.error
     for pid in killer.pids:

@@ -35,7 +35,9 @@ def test_refcount_warning_is_one_incident_with_its_call_trace():
 
 def test_summary_names_kind_title_and_innermost_frames():
     (inc,) = found("refcount.kmsg")
-    assert kernel_log.summary(inc).startswith("refcount_t: refcount_t: decrement hit 0")
+    assert kernel_log.summary(inc).startswith("refcount_t: decrement hit 0; leaking memory. (")
+    assert kernel_log.summary({"kind": "lockdep", "title": "WARNING: possible circular locking "
+                               "dependency detected", "frames": []}).startswith("lockdep: WARN")
     assert kernel_log.summary(inc).endswith(
         "[refcount_warn_saturate <- do_splice_direct_actor <- do_splice_direct <- do_sendfile "
         "<- __x64_sys_sendfile2]")
@@ -228,7 +230,7 @@ def test_a_test_during_which_the_kernel_warned_carries_the_excerpt_in_every_outp
                "kernel": {"os": "linux", "release": "6.12.57+", "version": "#1", "machine":
                           "x86_64"},
                "environment": {"accel": "tcg"}, "tests": [test]}
-    line = "refcount_t: refcount_t: decrement hit 0; leaking memory."
+    line = "refcount_t: decrement hit 0; leaking memory."
     assert line in junit.render(results) and "do_splice_direct_actor+0x1a5/0x1c0" in \
         junit.render(results)
     assert f"# kernel: {line}" in ktap.render(results)

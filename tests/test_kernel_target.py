@@ -119,7 +119,7 @@ def test_taint_during_the_run_is_a_health_error_quoting_the_warning(tmp_path):
     assert entry["nodeid"] == "kernel/6.99.1-test::health" and entry["outcome"] == "error"
     message = entry["message"]
     assert "W (warning)" in message and "1 incident(s) in the console log" in message
-    assert ("refcount_t: refcount_t: decrement hit 0; leaking memory. (lib/refcount.c:31 "
+    assert ("refcount_t: decrement hit 0; leaking memory. (lib/refcount.c:31 "
             "refcount_warn_saturate+0x9a/0x120) [refcount_warn_saturate <- "
             "do_splice_direct_actor <- do_splice_direct <- do_sendfile <- __x64_sys_sendfile2]"
             in message)

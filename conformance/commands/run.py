@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from conformance import catalog, validate
-from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
+from conformance.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError
 from conformance.results import OUTCOMES, known_failures, model
 from conformance.results.recorder import write_outputs
 from conformance.targets import host, interrupt, kernel, vagrant
@@ -92,8 +92,18 @@ def summary_line(results: dict, wall: float) -> str:
 
 
 def verdict(results: dict) -> int:
+    """1 on any failure, error or XPASS; 2 when no test ran at all (nothing collected, all
+    deselected, a guest whose pytest stopped before the first test): a run that checked nothing
+    is not a pass, whatever pytest's own status said."""
     c = model.counts(results)
-    return EXIT_FAIL if c["failed"] or c["error"] or c["xpassed"] else EXIT_OK
+    if c["failed"] or c["error"] or c["xpassed"]:
+        return EXIT_FAIL
+    if not results.get("tests"):
+        target = results.get("run", {}).get("target", "host")
+        print(f"conformance run: no test ran on {target} (nothing collected or everything "
+              f"deselected): a run that checks nothing is not a pass", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def run_host(ns, os_name: str, pytest_args: list[str], argv: list[str]) -> tuple[dict, float]:

@@ -13,6 +13,9 @@ is open_tree_attr upstream. So, on purpose:
 Cases: splice accepts the flag; splice to a socket is not notified; the named number is
 sendfile2; range and offset; flags 0 and SENDFILE_DEFAULT; pipe out_fd; one id per call, shared
 with sendmsg; no SO_ZEROCOPY needed.
+Each out_fd kind (TCP, UDP, AF_UNIX stream, regular file, /dev/null, each call in a forked
+child): test_sendfile2_out_fd.py; flag values beyond 0 and SENDFILE_DEFAULT:
+test_sendfile2_flags.py.
 """
 import os
 

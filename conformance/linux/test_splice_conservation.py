@@ -118,7 +118,7 @@ class Chain:
 
 @pytest.mark.clause("LNX-SP-PIPE-SOCKET", "LNX-SP-PIPE-PIPE", "LNX-SP-OFF-SEMANTICS",
                     "LNX-SP-OFFNULL-FPOS", "LNX-SP-PARTIAL-PIPECAP", "LNX-SP-EOF")
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, report_multiple_bugs=False)
 @given(plan=sizes_and_lengths(), kind=st.sampled_from(SOCKETS), src_off=st.booleans(),
        dst_off=st.booleans())
 def test_chain_delivers_every_byte_once_in_order(scratch_dir, plan, kind, src_off, dst_off):

@@ -75,10 +75,12 @@ def test_pipe_to_socket_counts_equal_the_wire(case, veth_pair, connected_pair, w
     os.write(w, pattern(case.size))
     with ThreadPoolExecutor(1) as peer:
         reading = peer.submit(read_to_eof, receiver, ARRIVAL)
-        spliced = transfer_all(
-            lambda done: splice(r, None, sender.fileno(), None, case.size - done).count,
-            case.size, "splice from a full pipe to a TCP socket")
-        sender.shutdown(socket.SHUT_WR)
+        try:
+            spliced = transfer_all(
+                lambda done: splice(r, None, sender.fileno(), None, case.size - done).count,
+                case.size, "splice from a full pipe to a TCP socket")
+        finally:
+            sender.shutdown(socket.SHUT_WR)  # the reader ends at once, also when splice failed
         received = reading.result(ARRIVAL)
     wire = tcp_stream(capture.stop(), sender.getsockname()[:2], sender.getpeername()[:2])
     assert len(wire) == spliced, f"splice counted {spliced} bytes, the wire carried {len(wire)}"

@@ -14,7 +14,10 @@ How a lie is injected, per lie (column "mechanism" of the matrix):
 - seccomp: a libseccomp filter with SCMP_ACT_ERRNO rules, installed in a child that then execs
   pytest, so the kernel itself fails the matching calls in every process and thread of the run.
   Argument conditions make the lie precise: splice() whose flags hold SPLICE_F_NONBLOCK,
-  socket(AF_VSOCK, ...), recvmsg()/recvmmsg() with MSG_ERRQUEUE.
+  socket(AF_VSOCK, ...), recvmsg()/recvmmsg() with MSG_ERRQUEUE. An absent feature also comes
+  with the config a kernel built without it publishes: the child unshares its mount namespace
+  and bind-mounts an edited /proc/config.gz (or /boot/config-<release>) before the exec;
+  vsock-refused-built-in keeps CONFIG_VSOCKETS=y, so the same refusal is broken, not absent.
 - ptrace: the same filter with SCMP_ACT_TRACE rules stops the caller at the few syscalls the lie
   is about (nowhere else), and a small tracer (tracer.py) decides from the arguments and the
   tracee's /proc entries: skip the call and return a value (splice returning 0 every second

@@ -26,6 +26,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__.split("\n")[0])
     p.add_argument("--lie", action="append", choices=sorted(LIES), metavar="NAME",
                    help="run only this lie (repeatable); default: all but the canary")
+    p.add_argument("--except", dest="skip", action="append", default=[], choices=sorted(LIES),
+                   metavar="NAME", help="leave this lie out (repeatable)")
     p.add_argument("--canary", action="store_true",
                    help=f"also run {CANARY.name}, a lie no suite survives (checks the harness)")
     p.add_argument("--factor", type=float, default=5.0,
@@ -65,7 +67,8 @@ def main(argv: list[str]) -> int:
     if why := cannot_run():
         print(f"mutation: {why}", file=sys.stderr)
         return 2
-    names = args.lie or DEFAULT + ([CANARY.name] if args.canary else [])
+    names = [n for n in args.lie or DEFAULT + ([CANARY.name] if args.canary else [])
+             if n not in args.skip]
     logs = Path(args.logs or tempfile.mkdtemp(prefix="mutation-"))
     logs.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()

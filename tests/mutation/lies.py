@@ -88,6 +88,15 @@ class Missing(Stream):
         return m
 
 
+class Never(Stream):
+    """No zerocopy completion is ever notified (other error-queue messages pass)."""
+
+    def next(self, pull: Pull) -> Msg:
+        while (m := pull()).zc():
+            pass
+        return m
+
+
 class Duplicated(Stream):
     """Every notification is queued twice."""
 
@@ -224,6 +233,7 @@ class Lie:
     must_fail: tuple[str, ...] = ()
     skip_names: str = ""
     rules: tuple[Rule, ...] = ()
+    config: tuple[tuple[str, str | None], ...] = ()   # the kernel config the lie publishes
     on_entry: Callable | None = field(default=None, compare=False)
     stream: Callable[[], Stream] | None = field(default=None, compare=False)
 
@@ -234,6 +244,11 @@ SPLICE_DATA = ("test_splice_conservation.py", "test_splice_pipes.py", "test_spli
 CONTRACT = ("test_msg_zerocopy_properties.py", "test_msg_zerocopy_counter.py",
             "test_msg_zerocopy_coalescing.py", "test_msg_zerocopy_format.py")
 CODES = ("test_msg_zerocopy_copied.py", "test_msg_zerocopy_egress.py")
+VSOCK_FILES = ("test_msg_zerocopy_vsock.py", "test_msg_zerocopy_setup.py")
+VSOCK_REFUSED = Rule("socket", act_errno(errno.EAFNOSUPPORT), (Cond(0, INT_MASK, AF_VSOCK),))
+VSOCK_OPTIONS = ("CONFIG_VSOCKETS", "CONFIG_VSOCKETS_DIAG", "CONFIG_VSOCKETS_LOOPBACK",
+                 "CONFIG_VIRTIO_VSOCKETS", "CONFIG_VIRTIO_VSOCKETS_COMMON", "CONFIG_VHOST_VSOCK",
+                 "CONFIG_VMWARE_VMCI_VSOCKETS", "CONFIG_HYPERV_VSOCKETS")
 
 LIES: dict[str, Lie] = {lie.name: lie for lie in (
     Lie("sendfile-ebadf-as-einval", "sendfile() with a closed in_fd fails with EINVAL, not EBADF",
@@ -262,11 +277,13 @@ LIES: dict[str, Lie] = {lie.name: lie for lie in (
         rules=(Rule("setsockopt", TRACE, (Cond(1, INT_MASK, SOL_SOCKET),
                                           Cond(2, INT_MASK, SO_ZEROCOPY))),),
         on_entry=refuse_on_tcp),
-    Lie("vsock-absent", "socket(AF_VSOCK, ...) fails with EAFNOSUPPORT (no CONFIG_VSOCKETS)",
-        "seccomp", ("test_msg_zerocopy_vsock.py", "test_msg_zerocopy_setup.py"),
-        kind="absent", skip_names="CONFIG_VSOCKETS",
-        rules=(Rule("socket", act_errno(errno.EAFNOSUPPORT),
-                    (Cond(0, INT_MASK, AF_VSOCK),)),)),
+    Lie("vsock-absent", "a kernel built without CONFIG_VSOCKETS: socket(AF_VSOCK) fails with "
+        "EAFNOSUPPORT and the published config says so", "seccomp", VSOCK_FILES,
+        kind="absent", skip_names="CONFIG_VSOCKETS is not set",
+        rules=(VSOCK_REFUSED,), config=tuple((o, None) for o in VSOCK_OPTIONS)),
+    Lie("vsock-refused-built-in", "socket(AF_VSOCK) fails with EAFNOSUPPORT although the "
+        "config says CONFIG_VSOCKETS=y (broken, not absent)", "seccomp", VSOCK_FILES,
+        rules=(VSOCK_REFUSED,), config=(("CONFIG_VSOCKETS", "y"),)),
     Lie("errqueue-always-empty", "recvmsg/recvmmsg(MSG_ERRQUEUE) always fail with EAGAIN",
         "seccomp", ("test_msg_zerocopy_errqueue.py", "test_msg_zerocopy_properties.py"),
         rules=(Rule("recvmsg", act_errno(errno.EAGAIN),
@@ -275,6 +292,8 @@ LIES: dict[str, Lie] = {lie.name: lie for lie in (
                     (Cond(3, MSG_ERRQUEUE, MSG_ERRQUEUE),)))),
     Lie("zc-missing", "the first zerocopy completion of each socket is never notified",
         "binding", CONTRACT, stream=Missing),
+    Lie("zc-never-notified", "no zerocopy completion is ever notified",
+        "binding", CONTRACT, stream=Never),
     Lie("zc-duplicated", "every zerocopy notification is queued twice",
         "binding", CONTRACT, stream=Duplicated),
     Lie("zc-merged-overreach", "the first two notifications merge into a range one id too long",

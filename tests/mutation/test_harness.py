@@ -20,7 +20,7 @@ from conformance.abi.errqueue import (
     SOL_IP,
 )
 
-from . import lies, matrix
+from . import lies, matrix, tracer
 from .runs import Run, read_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +54,7 @@ def drain(stream: lies.Stream, queue: list[lies.Msg]) -> list[tuple[int, int, in
 @pytest.mark.parametrize("stream,want", [
     pytest.param(lies.Stream(), [(0, 0, 0), (1, 2, 0)], id="truth"),
     pytest.param(lies.Missing(), [(1, 2, 0)], id="missing"),
+    pytest.param(lies.Never(), [], id="never"),
     pytest.param(lies.Duplicated(), [(0, 0, 0), (0, 0, 0), (1, 2, 0), (1, 2, 0)], id="duplicated"),
     pytest.param(lies.MergedOverreach(), [(0, 3, 0)], id="merged-overreach"),
     pytest.param(lies.OutOfOrder(), [(1, 2, 0), (0, 0, 0)], id="out-of-order"),
@@ -210,6 +211,12 @@ def traced(lie: str) -> str:
 ])
 def test_tracer_makes_the_kernel_lie(lie, want):
     assert traced(lie) == want
+
+
+def test_published_config_is_edited_line_by_line():
+    text = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=m\n"
+    assert tracer.edited_config(text, {"CONFIG_A": None, "CONFIG_B": "y", "CONFIG_D": None}) == (
+        "# CONFIG_A is not set\nCONFIG_B=y\nCONFIG_C=m\n# CONFIG_D is not set\n")
 
 
 def test_every_default_lie_is_complete():

@@ -12,6 +12,11 @@ run and rewrite its result at syscall exit (Rewrite). strace's -e inject= can do
 but cannot make a change depend on what the kernel really returned (an errno swap, a count
 claimed short) or on the socket's protocol, hence this small tracer.
 
+A lie may also rewrite the kernel's published config (Lie.config): the child then unshares its
+mount namespace (private propagation, nothing leaks to the host) and bind-mounts an edited copy
+over /proc/config.gz, or /boot/config-<release>, so an absent feature comes with the evidence a
+kernel built without it would publish.
+
 Exit status: the command's (128 + signal when killed). If the tracer itself is killed, the
 traced processes die with it (PTRACE_O_EXITKILL).
 """
@@ -101,9 +106,65 @@ def _resume(request: int, tid: int, sig: int = 0) -> None:
         pass  # killed meanwhile (SIGKILL needs no tracer); its exit is reported by waitpid
 
 
-def trace(argv: list[str], rules: list[seccomp.Rule], on_entry) -> int:
-    """Run argv under the filter; on_entry(tid, tag, args) -> None | Skip | Rewrite at each
-    SCMP_ACT_TRACE stop. Returns argv's exit status."""
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
+_mount = _libc.mount
+_mount.restype = ctypes.c_int
+_mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                   ctypes.c_void_p]
+_unshare = _libc.unshare
+_unshare.restype, _unshare.argtypes = ctypes.c_int, [ctypes.c_int]
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def edited_config(text: str, config: dict[str, str | None]) -> str:
+    """A kernel .config with each option of config set to its value (None: not set)."""
+    lines, done = [], set()
+    for line in text.splitlines():
+        key = line[2:].split(" ")[0] if line.startswith("# CONFIG_") else line.split("=")[0]
+        if key in config:
+            value, _ = config[key], done.add(key)
+            line = f"{key}={value}" if value is not None else f"# {key} is not set"
+        lines.append(line)
+    lines += [f"{k}={v}" if v is not None else f"# {k} is not set"
+              for k, v in config.items() if k not in done]
+    return "\n".join(lines) + "\n"
+
+
+def publish_config(config: dict[str, str | None]) -> str:
+    """In a new private mount namespace, bind-mount an edited copy of the running kernel's
+    config over the one the kernel publishes; returns the path covered."""
+    import gzip
+    import tempfile
+    for path in ("/proc/config.gz", f"/boot/config-{platform.release()}"):
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        gz = path.endswith(".gz")
+        text = edited_config((gzip.decompress(data) if gz else data).decode(errors="replace"),
+                             config)
+        fd, copy = tempfile.mkstemp(prefix="mutation-config-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(gzip.compress(text.encode()) if gz else text.encode())
+        _check(_unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        _check(_mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount(/, MS_PRIVATE)")
+        _check(_mount(copy.encode(), path.encode(), None, MS_BIND, None), f"bind {path}")
+        os.unlink(copy)  # the mount keeps it
+        return path
+    raise OSError("no kernel config readable to rewrite (/proc/config.gz, /boot/config-*)")
+
+
+def trace(argv: list[str], rules: list[seccomp.Rule], on_entry,
+          config: dict[str, str | None] | None = None) -> int:
+    """Run argv under the filter (and with config published, when given); on_entry(tid, tag,
+    args) -> None | Skip | Rewrite at each SCMP_ACT_TRACE stop. Returns argv's exit status."""
     if platform.machine() != "x86_64":
         raise OSError(f"the mutation tracer knows x86_64 registers only, not {platform.machine()}")
     pid = os.fork()
@@ -111,6 +172,8 @@ def trace(argv: list[str], rules: list[seccomp.Rule], on_entry) -> int:
         try:
             ptrace(PTRACE_TRACEME, 0)
             os.kill(os.getpid(), signal.SIGSTOP)
+            if config:
+                publish_config(config)
             seccomp.load(rules)
             os.execvp(argv[0], argv)
         except OSError:
@@ -182,4 +245,5 @@ def main(argv: list[str]) -> int:
               + ", ".join(n for n, lie in LIES.items() if lie.rules), file=sys.stderr)
         return 2
     lie = LIES[argv[0]]
-    return trace(argv[2:], list(lie.rules), lie.on_entry or (lambda tid, tag, a: None))
+    return trace(argv[2:], list(lie.rules), lie.on_entry or (lambda tid, tag, a: None),
+                 dict(lie.config))
