@@ -32,6 +32,9 @@ SPLICE_IDLE_EARLY = 0.05 * SLOW_FACTOR
 # unsplice itself and one probe byte's round trip over loopback.
 SPLICE_IDLE_LATE = 0.25 * SLOW_FACTOR
 
+# SO_SPLICE wait_readable(): the longest single poll(2) before it polls again (not a deadline).
+REPOLL = 0.05
+
 # How often a blocked call is signalled until it returns (the FreeBSD sendfile EINTR cases):
 # periodic, so a signal that lands before the call sleeps is followed by one that lands during.
 INTERRUPT_INTERVAL = 0.05

@@ -11,9 +11,17 @@ import struct
 import threading
 
 import pytest
-
 from conformance.fixtures.netns import (
-    IFNAMSIZ, RTM_NEWLINK, Cleanup, Ledger, Names, Seen, observe, running_links, timeout_held)
+    IFNAMSIZ,
+    Cleanup,
+    Ledger,
+    Names,
+    Seen,
+    observe,
+    timeout_held,
+)
+from conformance.fixtures.topology import RTM_NEWLINK, running_links
+
 from conformance.targets import rootless
 
 NAMES = Names("a1b2c3", "gw0")
@@ -300,8 +308,8 @@ def test_times_out_while_waiting(veth_pair, connected_pair):
 
 @pytest.fixture
 def deaf(monkeypatch):
-    import conformance.fixtures.netns
-    monkeypatch.setattr(conformance.fixtures.netns, "RTMGRP_LINK", 0)  # no link ever ready
+    import conformance.fixtures.topology
+    monkeypatch.setattr(conformance.fixtures.topology, "RTMGRP_LINK", 0)  # no link ever ready
 
 @pytest.mark.timeout(1, method="signal")
 def test_times_out_in_setup(deaf, veth_pair):

@@ -152,3 +152,24 @@ def test_skips():
         pytest.skip("this kernel's config is not readable: config_options is None")
     assert kernel["config_options"]["CONFIG_NO_SUCH_OPTION_X"] is None  # cited, not set
     assert set(provenance.probe_options()) <= set(kernel["config_options"])
+
+
+def test_a_test_under_way_when_the_run_is_interrupted_is_an_error_naming_it(pytester, tmp_path):
+    """KeyboardInterrupt (what SIGINT, or conformance run's forwarding of SIGTERM, raises) in a
+    test: the finished tests keep their verdicts, the running one is an ERROR saying why."""
+    pytester.makepyfile(test_stop="""
+import pytest
+def test_before():
+    pass
+def test_under_way():
+    raise KeyboardInterrupt
+def test_never_started():
+    pass
+""")
+    out = tmp_path / "out"
+    pytester.runpytest_subprocess(f"--conformance-results={out}", "-p", "no:cacheprovider")
+    tests = by_name(json.loads((out / "results.json").read_text()))
+    assert tests["test_before"]["outcome"] == "passed"
+    assert tests["test_under_way"]["outcome"] == "error"
+    assert "interrupted" in tests["test_under_way"]["message"]
+    assert "test_never_started" not in tests

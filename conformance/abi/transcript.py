@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

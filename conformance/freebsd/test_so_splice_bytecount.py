@@ -38,10 +38,12 @@ from conformance.deadlines import ABSENCE, ARRIVAL
 from conformance.fixtures.files import pattern
 from conformance.fixtures.freebsd_splice import (
     Spliced,
-    eof_after_the_data_is_acknowledged,
-    recv_available,
     reset_connection,
     restricted_dup,
+)
+from conformance.fixtures.freebsd_splice_state import (
+    eof_after_the_data_is_acknowledged,
+    recv_available,
     wait_released,
     wait_sink_released,
 )

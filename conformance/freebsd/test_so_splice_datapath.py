@@ -17,11 +17,8 @@ import pytest
 from conformance.abi.so_splice import bytes_spliced, pending_bytes
 from conformance.deadlines import ABSENCE, ARRIVAL
 from conformance.fixtures.files import pattern
-from conformance.fixtures.freebsd_splice import (
-    assert_no_pending,
-    poll_events,
-    splice_registered,
-)
+from conformance.fixtures.freebsd_splice import splice_registered
+from conformance.fixtures.freebsd_splice_state import assert_no_pending, poll_events
 from conformance.fixtures.sockets import recv_exactly
 
 pytestmark = pytest.mark.requires(os="freebsd", feature="SO_SPLICE")

@@ -19,7 +19,8 @@ from conformance.abi.so_splice import bytes_spliced, splice_sockets, unsplice
 
 from conformance.deadlines import ARRIVAL
 from conformance.fixtures.files import pattern
-from conformance.fixtures.freebsd_splice import assert_no_pending, nodelay_pair, release
+from conformance.fixtures.freebsd_splice import nodelay_pair, release
+from conformance.fixtures.freebsd_splice_state import assert_no_pending
 from conformance.fixtures.sockets import recv_exactly
 
 pytestmark = pytest.mark.requires(os="freebsd", feature="SO_SPLICE")

@@ -19,7 +19,7 @@ import pytest
 
 from conformance.abi.so_splice import pending_bytes
 from conformance.deadlines import ABSENCE, ARRIVAL
-from conformance.fixtures.freebsd_splice import (
+from conformance.fixtures.freebsd_splice_state import (
     fill_until_stuck,
     kevent_wait,
     poll_events,

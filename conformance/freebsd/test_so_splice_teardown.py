@@ -35,14 +35,16 @@ from conformance.deadlines import ABSENCE, ARRIVAL
 from conformance.fixtures.files import pattern
 from conformance.fixtures.freebsd_splice import (
     Spliced,
+    reset_connection,
+    splice_registered,
+)
+from conformance.fixtures.freebsd_splice_state import (
     eof_after_the_data_is_acknowledged,
     fill_until_stuck,
     poll_events,
     recv_available,
     recv_until_eof,
-    reset_connection,
     shrink_buffers,
-    splice_registered,
     wait_acknowledged,
     wait_eof,
     wait_readable,

@@ -20,12 +20,8 @@ import pytest
 from conformance.abi.so_splice import CAP_SETSOCKOPT, bytes_spliced, unsplice
 from conformance.checks import expect_errno
 from conformance.deadlines import ARRIVAL
-from conformance.fixtures.freebsd_splice import (
-    poll_events,
-    restricted_dup,
-    splice_registered,
-    wait_sink_released,
-)
+from conformance.fixtures.freebsd_splice import restricted_dup, splice_registered
+from conformance.fixtures.freebsd_splice_state import poll_events, wait_sink_released
 from conformance.fixtures.sockets import recv_exactly
 
 pytestmark = pytest.mark.requires(os="freebsd", feature="SO_SPLICE")

@@ -19,11 +19,11 @@ import pytest
 
 from conformance.abi.so_splice import set_receive_timeout, unsplice
 from conformance.deadlines import ABSENCE, ARRIVAL
-from conformance.fixtures.freebsd_splice import (
+from conformance.fixtures.freebsd_splice_background import wait_for_wchan
+from conformance.fixtures.freebsd_splice_state import (
     fill_until_stuck,
     poll_events,
     shrink_buffers,
-    wait_for_wchan,
 )
 from conformance.fixtures.sockets import recv_exactly
 

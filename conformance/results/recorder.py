@@ -8,7 +8,7 @@ import re
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -65,6 +65,9 @@ class Recorder:
             "kernel_log": [],
         })
 
+    def pytest_runtest_logstart(self, nodeid: str, location) -> None:
+        self._entry(nodeid)  # known from its start: an interrupt can then name it
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         entry = self._entry(report.nodeid)
         props = _props(report)
@@ -106,7 +109,7 @@ class Recorder:
             "schema": SCHEMA,
             "run": {
                 "id": run_id,
-                "start": datetime.fromtimestamp(self.start, timezone.utc).isoformat(),
+                "start": datetime.fromtimestamp(self.start, UTC).isoformat(),
                 "duration": round(time.time() - self.start, 3),
                 "suite": provenance.suite(),
                 "target": self.config.getoption("conformance_target"),
@@ -122,6 +125,12 @@ class Recorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            for entry in self.tests.values():
+                if entry["outcome"] is None:  # started, no verdict: the run stopped under it
+                    entry["outcome"] = "error"
+                    entry["message"] = ("interrupted: the run was stopped (SIGINT, or SIGTERM/"
+                                        "SIGHUP to conformance run) while this test ran")
         write_outputs(self.out_dir, self.results())
 
 

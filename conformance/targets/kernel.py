@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 from conformance.abi.process import set_child_subreaper
@@ -422,7 +423,7 @@ def finalize(out: Path, image: Image, vm: VMRun, accel: str, cpus: int, memory: 
              run_id: str, target: str, command: list[str], accel_note: str) -> dict:
     """Merge what the guest wrote with what the host saw into out/results.json; a failed boot,
     a hang, a panic or new trouble taints become ERROR entries carrying the console tail."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from conformance.results import SCHEMA, model, provenance
 
@@ -434,7 +435,7 @@ def finalize(out: Path, image: Image, vm: VMRun, accel: str, cpus: int, memory: 
         complete = False
         results = {
             "schema": SCHEMA,
-            "run": {"id": run_id, "start": datetime.now(timezone.utc).isoformat(),
+            "run": {"id": run_id, "start": datetime.now(UTC).isoformat(),
                     "duration": vm.wall_seconds, "suite": provenance.suite(), "target": target,
                     "command": " ".join(command)},
             "kernel": {"os": "linux", "release": image.release, "version": image.banner,

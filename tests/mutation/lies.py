@@ -112,38 +112,10 @@ class Duplicated(Stream):
         return m
 
 
-class MergedOverreach(Stream):
-    """The first two notifications of a socket are merged into one range whose upper bound is
-    one past the second's (an off-by-one merge); with one completion queued, that one
-    overreaches alone. The ids claimed are then either notified twice or never sent."""
-    done = False
-
-    def __init__(self) -> None:
-        self.after: list[Msg] = []
-
-    def next(self, pull: Pull) -> Msg:
-        if self.after:
-            return self.after.pop()
-        m = pull()
-        ee = m.zc()
-        if self.done or not ee:
-            return m
-        self.done = True
-        hi = ee.data
-        try:
-            second = pull()
-        except BlockingIOError:
-            second = None
-        if second is not None:
-            if (ee2 := second.zc()) and ee2.info == (hi + 1) & 0xFFFFFFFF:
-                hi = ee2.data
-            else:
-                self.after.append(second)
-        return m.edited(data=(hi + 1) & 0xFFFFFFFF)
-
-
-class OutOfOrder(Stream):
-    """The first notification of a socket is delivered after the second (when two are queued)."""
+class FirstPair(Stream):
+    """Lies about the first two notifications of a socket: takes the first zerocopy one and,
+    when it is queued, the one after it (None otherwise), and hands both to pair(); whatever
+    pair() leaves in self.after is delivered next."""
     done = False
 
     def __init__(self) -> None:
@@ -159,8 +131,35 @@ class OutOfOrder(Stream):
         try:
             second = pull()
         except BlockingIOError:
-            return m
-        self.after.append(m)
+            second = None
+        return self.pair(m, second)
+
+    def pair(self, first: Msg, second: Msg | None) -> Msg:
+        raise NotImplementedError
+
+
+class MergedOverreach(FirstPair):
+    """The first two notifications of a socket are merged into one range whose upper bound is
+    one past the second's (an off-by-one merge); with one completion queued, that one
+    overreaches alone. The ids claimed are then either notified twice or never sent."""
+
+    def pair(self, first: Msg, second: Msg | None) -> Msg:
+        hi = first.zc().data
+        if second is not None:
+            if (ee2 := second.zc()) and ee2.info == (hi + 1) & 0xFFFFFFFF:
+                hi = ee2.data
+            else:
+                self.after.append(second)
+        return first.edited(data=(hi + 1) & 0xFFFFFFFF)
+
+
+class OutOfOrder(FirstPair):
+    """The first notification of a socket is delivered after the second (when two are queued)."""
+
+    def pair(self, first: Msg, second: Msg | None) -> Msg:
+        if second is None:
+            return first
+        self.after.append(first)
         return second
 
 
