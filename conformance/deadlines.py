@@ -13,6 +13,10 @@ ABSENCE = 0.5
 # TCP connect/accept on loopback.
 CONNECT = 10.0
 
+# A helper child process: a fresh Python interpreter that starts, makes one call and reports.
+# Interpreter start-up is what takes the time: seconds under QEMU TCG on a loaded host.
+CHILD_PROCESS = 60.0
+
 # Network fixtures: building a namespace topology (a namespace's helper thread answering, links
 # reaching operstate UP) and stopping a wire capture's sniffer thread.
 NETNS_SETUP = 10.0

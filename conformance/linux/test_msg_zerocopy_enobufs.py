@@ -27,7 +27,7 @@ from conformance.abi.zerocopy import (
     send_from_child,
 )
 from conformance.checks import expect_errno
-from conformance.deadlines import ARRIVAL
+from conformance.deadlines import ARRIVAL, CHILD_PROCESS
 from conformance.fixtures.sockets import recv_exactly
 from conformance.fixtures.zerocopy import loopback_pair_in, recv_datagrams
 
@@ -128,12 +128,13 @@ def test_rlimit_memlock_bounds_pinned_pages(zc_pair, notifications, limit):
     sender, receiver = zc_pair("tcp")
     size = 64 * 1024
     if limit.errno:
-        expect_errno(lambda: send_from_child(sender, size, limit.uid, limit.memlock, ARRIVAL),
+        expect_errno(lambda: send_from_child(sender, size, limit.uid, limit.memlock,
+                                             CHILD_PROCESS),
                      limit.errno, f"send(MSG_ZEROCOPY, 64 KiB) as uid {limit.uid}, "
                                   f"RLIMIT_MEMLOCK {limit.memlock}")
         after_refusal(sender, receiver, "tcp")
     else:
-        assert send_from_child(sender, size, limit.uid, limit.memlock, ARRIVAL) == size
+        assert send_from_child(sender, size, limit.uid, limit.memlock, CHILD_PROCESS) == size
         assert recv_exactly(receiver, size, ARRIVAL) == b"m" * size
     assert send(sender, b"z" * 100) == 100
     calls = 1 if limit.errno else 2
