@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from conformance.abi.so_splice import bytes_spliced
 from conformance.deadlines import ARRIVAL
+from conformance.fixtures.background import Background
 from conformance.fixtures.files import pattern
 from conformance.fixtures.freebsd_splice import spliced
-from conformance.fixtures.freebsd_splice_background import Background
 from conformance.fixtures.sockets import recv_exactly
 
 pytestmark = pytest.mark.requires(os="freebsd", feature="SO_SPLICE")

@@ -19,7 +19,7 @@ import pytest
 
 from conformance.abi.so_splice import set_receive_timeout, unsplice
 from conformance.deadlines import ABSENCE, ARRIVAL
-from conformance.fixtures.freebsd_splice_background import wait_for_wchan
+from conformance.fixtures.background import wait_for_wchan
 from conformance.fixtures.freebsd_splice_state import (
     fill_until_stuck,
     poll_events,
