@@ -13,8 +13,9 @@ ABSENCE = 0.5
 # TCP connect/accept on loopback.
 CONNECT = 10.0
 
-# A helper child process: a fresh Python interpreter that starts, makes one call and reports.
-# Interpreter start-up is what takes the time: seconds under QEMU TCG on a loaded host.
+# A helper child process that starts, does one thing and reports: a fresh Python interpreter
+# making one call, modprobe, a FreeBSD jail command. Start-up is what takes the time: seconds
+# under QEMU TCG on a loaded host.
 CHILD_PROCESS = 60.0
 
 # Network fixtures: building a namespace topology (a namespace's helper thread answering, links

@@ -16,6 +16,7 @@ import pytest
 
 from conformance.abi.splice import splice
 from conformance.abi.zerocopy import enable_zerocopy, read_error_queue
+from conformance.checks import transfer_all
 from conformance.deadlines import ABSENCE, ARRIVAL
 from conformance.fixtures.files import pattern
 from conformance.fixtures.sockets import recv_exactly
@@ -39,11 +40,8 @@ def connected(request, make_unix_pair, make_tcp_pair) -> tuple[socket.socket, so
 
 def splice_all(fd_in: int, fd_out: int, size: int) -> None:
     """splice until size bytes have moved (short counts allowed, 0 = unexpected end of input)."""
-    moved = 0
-    while moved < size:
-        count = splice(fd_in, None, fd_out, None, size - moved).count
-        assert count > 0, f"end of input after {moved} of {size} bytes"
-        moved += count
+    transfer_all(lambda done: splice(fd_in, None, fd_out, None, size - done).count, size,
+                 "splice between a pipe and a socket")
 
 
 @pytest.mark.clause("LNX-SP-PIPE-SOCKET")

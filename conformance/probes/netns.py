@@ -4,10 +4,11 @@ namespace removed before it returns, and names what is missing when that fails.
 - "netns": a named network namespace can be made (root or CAP_SYS_ADMIN, CONFIG_NET_NS, a
   writable namespace directory). When not root, the reason repeats why `conformance run` could
   not re-run the suite in a user namespace ($CONFORMANCE_ROOTLESS, set by the host target).
-- "veth", "dummy", "ifb": the link type exists (CONFIG_VETH, CONFIG_DUMMY, CONFIG_IFB).
-Absent only with evidence (the config or the module lists); any other failure is an ERROR.
+- "veth", "dummy": the link type exists (CONFIG_VETH, CONFIG_DUMMY);
+- "sink-device": a dummy or, failing that, an ifb link (CONFIG_IFB) can be made;
 - "scapy-capture": scapy imports and an AF_PACKET socket opens in a namespace (CONFIG_PACKET,
   CAP_NET_RAW).
+Absent only with evidence (the config or the module lists); any other failure is an ERROR.
 """
 from __future__ import annotations
 
@@ -121,28 +122,28 @@ def dummy_probe() -> str | None:
     return _link_kind_reason("dummy", "CONFIG_DUMMY", "dummy")
 
 
-@probe("ifb")
-def ifb_probe() -> str | None:
-    return _link_kind_reason("ifb", "CONFIG_IFB", "ifb")
-
-
 @functools.cache
+def _sink() -> tuple[str | None, tuple[str, ...]]:
+    """The first link kind that frees what it transmits (dummy, else ifb), and why each kind
+    tried before it is absent."""
+    absent: list[str] = []
+    for kind, config in (("dummy", "CONFIG_DUMMY"), ("ifb", "CONFIG_IFB")):
+        if (why := _link_kind_reason(kind, config, kind)) is None:
+            return kind, tuple(absent)
+        absent.append(why)
+    return None, tuple(absent)
+
+
 def sink_kind() -> str | None:
     """The link kind the sink_link fixture uses: "dummy", else "ifb", else None."""
-    for kind, config in (("dummy", "CONFIG_DUMMY"), ("ifb", "CONFIG_IFB")):
-        if _link_kind_reason(kind, config, kind) is None:
-            return kind
-    return None
+    return _sink()[0]
 
 
 @probe("sink-device")
 def sink_device_probe() -> str | None:
     """A device that frees what it transmits (dummy or ifb) for zerocopy egress tests."""
-    if sink_kind() is None:
-        return ("no device that frees what it transmits: "
-                f"{_link_kind_reason('dummy', 'CONFIG_DUMMY', 'dummy')}; "
-                f"{_link_kind_reason('ifb', 'CONFIG_IFB', 'ifb')}")
-    return None
+    kind, absent = _sink()
+    return None if kind else "no device that frees what it transmits: " + "; ".join(absent)
 
 
 @probe("scapy-capture")

@@ -32,7 +32,7 @@ import socket
 import subprocess
 
 from conformance import kconfig
-from conformance.deadlines import VSOCK_PROBE
+from conformance.deadlines import CHILD_PROCESS, VSOCK_PROBE
 from conformance.probes import Broken, older_than, probe
 
 SENDFILE2_ENV = "CONFORMANCE_SENDFILE2_NR"
@@ -46,7 +46,6 @@ AF_RDS = 21                   # include/linux/socket.h
 VMADDR_CID_LOCAL = 1          # include/uapi/linux/vm_sockets.h
 VMADDR_PORT_ANY = 0xFFFFFFFF
 OPTMEM_MAX = "/proc/sys/net/core/optmem_max"
-MODPROBE_DEADLINE = 30
 # The tests that fail when SO_ZEROCOPY is refused where it must be accepted.
 SETUP_OK_TEST = "test_msg_zerocopy_available.py::test_so_zerocopy_is_accepted["
 VSOCK_SETOPT_TEST = "test_msg_zerocopy_vsock.py::test_option_is_taken_before_a_transport_is_bound"
@@ -201,7 +200,7 @@ def tun() -> str | None:
         if os.geteuid() != 0:
             return (f"cannot open /dev/net/tun ({_errname(exc)}) and only root may load the tun "
                     f"module (euid {os.geteuid()})")
-        subprocess.run(["modprobe", "tun"], check=True, timeout=MODPROBE_DEADLINE,
+        subprocess.run(["modprobe", "tun"], check=True, timeout=CHILD_PROCESS,
                        capture_output=True)
         _open_tun()
     return None
