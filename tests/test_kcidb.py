@@ -118,8 +118,8 @@ def test_junit_matches_golden_and_carries_clauses_and_known_failures():
                 if c.get("name") == "test_pipe_without_readers_gives_epipe_and_sigpipe")
     assert [(p.get("name"), p.get("value")) for p in case.iter("property")] == [
         ("clause", "LNX-SF-EPIPE-PIPE"),
-        ("known_failure", "known-failures.toml #1: EPIPE comes with SIGPIPE blocked only "
-                          "[https://example.org/bug/1]")]
+        ("known_failure", ("known-failures.toml #1: EPIPE comes with SIGPIPE blocked only "
+                          "[https://example.org/bug/1]"))]
     failed = next(c for c in suite.iter("testcase") if c.get("name").startswith(
         "test_sendfile_rejects_arguments"))
     assert failed.find("system-out").text.endswith("count=1) = -1 EBADF (Bad file descriptor)")

@@ -9,7 +9,7 @@ import pytest
 from conformance import cli
 from conformance.results import SCHEMA
 from conformance.results.journal import JOURNAL
-from conformance.targets import kernel
+from conformance.targets import kernel, kernel_results, vm_process
 
 
 def fake_bzimage(path, banner: bytes = b"6.99.1-test (me@example) #1 SMP"):
@@ -66,7 +66,7 @@ def vm(**kw):
 def finalize(tmp_path, run):
     image = kernel.inspect_image(str(fake_bzimage(tmp_path / "bzImage")))
     run.console = tmp_path / "console.log"
-    return kernel.finalize(tmp_path, image, run, "tcg", 2, "2G", "r1", "kernel:x",
+    return kernel_results.finalize(tmp_path, image, run, "tcg", 2, "2G", "r1", "kernel:x",
                            ["conformance", "run"], "probe note")
 
 
@@ -154,7 +154,7 @@ def test_guest_script_dumps_the_kernel_log_records(tmp_path):
 def test_taint_present_before_the_run_is_not_blamed_on_it(tmp_path):
     (tmp_path / "taint.before").write_text(str(1 << 9))
     (tmp_path / "taint.after").write_text(str(1 << 9))
-    assert kernel.new_taints(tmp_path) == []
+    assert kernel_results.new_taints(tmp_path) == []
 
 
 def test_guest_script_travels_as_a_file_not_on_the_kernel_command_line(tmp_path):
@@ -171,7 +171,7 @@ def test_console_pump_notices_a_fatal_kernel_message(tmp_path):
     stream = io.BytesIO(b"[ 0.1] booting\nPANIC: early exception 0x06 IP 10:ffff\nmore\n")
     fatal, shown = [], []
     with open(tmp_path / "console.log", "wb") as console:
-        kernel._pump(stream, console, shown.append, fatal)
+        vm_process.pump(stream, console, shown.append, fatal)
     assert [m for _, m in fatal] == ["PANIC: early exception"]
     assert len(shown) == 3 and (tmp_path / "console.log").read_bytes().count(b"\n") == 3
 

@@ -141,8 +141,8 @@ def test_failure_diagnostics_precede_the_result_line():
     assert before[0] == "  # clauses: LNX-SF-EINVAL-APPEND"
     assert "expected EINVAL, got EBADF" in before[1]
     assert before[2:] == ["  # syscall transcript (1 calls):",
-                          "  #   sendfile(out_fd=12, in_fd=11, offset=None, count=1) = -1 EBADF "
-                          "(Bad file descriptor)"]
+                          ("  #   sendfile(out_fd=12, in_fd=11, offset=None, count=1) = -1 EBADF "
+                          "(Bad file descriptor)")]
     assert lines[-1] == "# Totals: pass:2 fail:5 xfail:1 xpass:1 skip:1 error:2"
 
 

@@ -19,7 +19,14 @@ from conformance import catalog, validate
 from conformance.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError
 from conformance.results import OUTCOMES, known_failures, model
 from conformance.results.recorder import write_outputs
-from conformance.targets import host, interrupt, kernel, vagrant
+from conformance.targets import (
+    host,
+    interrupt,
+    kernel,
+    kernel_results,
+    vagrant,
+    vm_process,
+)
 
 HELP = "run the suite against a target (default: this kernel; --kernel IMAGE under QEMU)"
 PASSES_PYTEST_ARGS = True
@@ -142,10 +149,10 @@ def run_kernel(ns, image: kernel.Image, tools: kernel.Tools, accel: str, note: s
     script = kernel.guest_script("linux", out, run_id, ["conformance", *argv], pytest_args,
                                  target, accel)
     say(f"[{label}] booting {image.path} ({accel}, {ns.cpus} vCPUs, {ns.memory})")
-    echo = kernel.guest_echo if echo_console else (lambda line: None)
+    echo = vm_process.guest_echo if echo_console else (lambda line: None)
     vm = kernel.run_vm(tools, image, script, out, accel, ns.cpus, ns.memory, ns.vm_deadline, echo,
                        append=ns.append)
-    results = kernel.finalize(out, image, vm, accel, ns.cpus, ns.memory, run_id, target,
+    results = kernel_results.finalize(out, image, vm, accel, ns.cpus, ns.memory, run_id, target,
                               ["conformance", *argv], note)
     boot = f"booted in {vm.boot_seconds}s" if vm.boot_seconds is not None else "did not boot"
     say(f"[{label}] {boot}; {summary_line(results, vm.wall_seconds).removeprefix('conformance: ')}"

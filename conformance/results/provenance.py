@@ -82,10 +82,10 @@ def suite() -> dict:
     if (_REPO / ".git").exists():
         try:
             head = subprocess.run(["git", "-C", str(_REPO), "rev-parse", "--verify", "-q", "HEAD"],
-                                  text=True, capture_output=True, timeout=10)
+                                  check=False, text=True, capture_output=True, timeout=10)
             commit = head.stdout.strip() if head.returncode == 0 else None
-            status = subprocess.run(["git", "-C", str(_REPO), "status", "--porcelain"], text=True,
-                                    capture_output=True, timeout=10).stdout
+            status = subprocess.run(["git", "-C", str(_REPO), "status", "--porcelain"], check=False,
+                                    text=True, capture_output=True, timeout=10).stdout
             dirty = bool(status.strip())
         except (OSError, subprocess.TimeoutExpired):
             pass

@@ -31,8 +31,8 @@ BASIS = {  # what the basis is, and what a kernel verdict against it means
     "documented": ("documented (man page or kernel documentation)",
                    "the kernel disagrees with its documentation"),
     "source": ("our reading of the kernel source only",
-               "the kernel differs from that reading: check the reading before calling it a "
-               "kernel bug"),
+               ("the kernel differs from that reading: check the reading before calling it a "
+               "kernel bug")),
     "tests": ("asserted by the OS's own test suite", "the kernel fails its own suite's check"),
     "peer": ("asserted only by a peer suite (another implementation's tests)",
              "the kernel differs from what that suite expects"),

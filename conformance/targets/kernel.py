@@ -9,41 +9,27 @@ from __future__ import annotations
 
 import os
 import platform
-import re
-import select
 import shlex
 import shutil
-import signal
 import struct
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 
 from conformance.abi.process import set_child_subreaper
-from conformance.results import journal
-from conformance.results.recorder import write_outputs
-from conformance.targets import interrupt, kernel_config
+from conformance.targets import interrupt, vm_process
 from conformance.targets.host import SUITE_DIR, pytest_argv
 
 KVM_PROBE_DEADLINE = 20.0      # a KVM boot to the no-root panic takes ~1 s; TCG ~5 s
 READER_JOIN_DEADLINE = 10.0
-CONSOLE_TAIL_LINES = 60
-ROOT_MOUNT_FAILED = "mounting /dev/root on /newroot/ failed"
 KMSG_DUMP = "kmsg.txt"  # the guest's /dev/kmsg records at the end of the run
-# include/linux/panic.h taint bits that mean the kernel got into trouble during the run.
-TROUBLE_TAINTS = {4: "M (machine check)", 5: "B (bad page)", 7: "D (oops/die)",
-                  9: "W (warning)", 14: "L (soft lockup)"}
-# A kernel that prints one of these is not coming back: QEMU normally exits (panic=-1 with
-# -no-reboot), but an early-boot panic halts in a loop, so the VM is stopped after a grace period.
-CONSOLE_FATAL = re.compile(r"Kernel panic - not syncing|PANIC: early exception")
+# A kernel that prints a fatal line (vm_process.CONSOLE_FATAL) is not coming back: QEMU normally
+# exits (panic=-1 with -no-reboot), but an early-boot panic halts in a loop, so the VM is stopped
+# after a grace period.
 FATAL_GRACE = 15.0
-CONSOLE_TROUBLE = re.compile(
-    r"Kernel panic - not syncing|Oops: |BUG: |WARNING: CPU: |\] RIP: |soft lockup|"
-    r"blocked for more than \d+ seconds|general protection fault")
 
 
 class TargetError(Exception):
@@ -132,7 +118,7 @@ def probe_kvm(tools: Tools, image: Image) -> tuple[str, str]:
     argv = [tools.qemu, "-accel", "kvm", "-cpu", "host", "-m", "256", "-nographic",
             "-no-reboot", "-kernel", str(image.path), "-append", "console=ttyS0 panic=-1"]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace",
+        proc = subprocess.run(argv, check=False, capture_output=True, text=True, errors="replace",
                               timeout=KVM_PROBE_DEADLINE, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return "tcg", f"a KVM test boot did not finish in {KVM_PROBE_DEADLINE:.0f}s"
@@ -221,7 +207,7 @@ def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus:
                                 stderr=subprocess.STDOUT, start_new_session=True, env=env)
         interrupt.watch(proc.pid)  # SIGTERM/SIGINT/SIGHUP to the run stop the VM at once
         fatal: list[tuple[float, str]] = []
-        reader = threading.Thread(target=_pump, args=(proc.stdout, console, echo, fatal),
+        reader = threading.Thread(target=vm_process.pump, args=(proc.stdout, console, echo, fatal),
                                   daemon=True)
         reader.start()
         try:
@@ -245,7 +231,7 @@ def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus:
                                         "the VM was stopped")
                     break
         finally:
-            _stop(proc)
+            vm_process.stop(proc)
             interrupt.unwatch(proc.pid)
             reader.join(READER_JOIN_DEADLINE)
     if interrupt.requested():
@@ -254,226 +240,3 @@ def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus:
         result.boot_seconds = round(time.monotonic() - start, 1)
     result.wall_seconds = round(time.monotonic() - start, 1)
     return result
-
-
-KERNEL_LINE = re.compile(r"^\[\s*\d+\.\d+\] ")
-
-
-def guest_echo(line: str) -> None:
-    """Show what the suite prints in the guest; kernel messages stay in console.log."""
-    if not KERNEL_LINE.match(line):
-        print(line, flush=True)
-
-
-def _pump(stream, console, echo, fatal: list) -> None:
-    for line in iter(stream.readline, b""):
-        console.write(line)
-        console.flush()
-        text = line.decode(errors="replace").rstrip("\n")
-        if not fatal and (m := CONSOLE_FATAL.search(text)):
-            fatal.append((time.monotonic(), m.group(0)))
-        echo(text)
-    stream.close()
-
-
-STOP_DEADLINE = 10.0
-
-
-def _group_members(pgid: int) -> list[int]:
-    """PIDs whose process group is pgid (the session we started for the VM)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid:
-                pids.append(int(entry))
-    return pids
-
-
-def _reap(pid: int, deadline: float) -> None:
-    """Wait (pidfd + poll, bounded) for pid to exit, and reap it if it became our child."""
-    try:
-        fd = os.pidfd_open(pid)
-    except (ProcessLookupError, OSError):
-        return
-    try:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        poller.poll(deadline * 1000)
-    finally:
-        os.close(fd)
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """End the VM we started: its process group (vng, virtme-run, QEMU, virtiofsd), by the
-    PIDs in that group; reap what was orphaned to us (we are a child subreaper)."""
-    members = [p for p in _group_members(proc.pid) if p != proc.pid]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if proc.poll() is not None and not any(os.path.exists(f"/proc/{p}") for p in members):
-            break
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=STOP_DEADLINE)
-        except subprocess.TimeoutExpired:
-            continue
-        for pid in members:
-            _reap(pid, STOP_DEADLINE)
-
-
-def console_tail(path: Path, lines: int = CONSOLE_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no console log)"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def new_taints(out: Path) -> list[str]:
-    """Trouble taint bits set during the run (taint.after minus taint.before)."""
-    try:
-        before = int((out / "taint.before").read_text().strip() or 0)
-        after = int((out / "taint.after").read_text().strip() or 0)
-    except (OSError, ValueError):
-        return []
-    return [name for bit, name in TROUBLE_TAINTS.items() if after & ~before & (1 << bit)]
-
-
-def console_trouble(path: Path) -> list[str]:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return []
-    return sorted({m.group(0) for m in CONSOLE_TROUBLE.finditer(text)})
-
-
-def kernel_incidents(out: Path, console: Path | None) -> tuple[list[dict], str]:
-    """The guest kernel's incidents (conformance.kernel_log) and where they were read: the
-    kmsg dump the guest wrote at the end, else the kernel records of the console log (a guest
-    that died wrote no dump)."""
-    from conformance import kernel_log
-    for path, what in ((out / KMSG_DUMP, "the guest's /dev/kmsg"), (console, "the console log")):
-        try:
-            text = path.read_text(errors="replace") if path else ""
-        except OSError:
-            continue
-        if text.strip():
-            return [i.to_json() for i in kernel_log.incidents(kernel_log.parse_records(text))], what
-    return [], "no kernel log came back"
-
-
-def health_message(taints: list[str], found: list[dict], source: str, tests: list[dict]) -> str:
-    """The ::health entry: the taint, then each incident quoted (first line and call trace)
-    with the test during which it was logged."""
-    from conformance import kernel_log
-    during = {}
-    for t in tests:
-        for inc in t.get("kernel_log") or []:
-            during.setdefault((inc.get("seq"), inc.get("title")), t["nodeid"])
-    lines = [f"the kernel was tainted during the run: {', '.join(taints)}" if taints else
-             "the kernel logged trouble during the run",
-             f"{len(found)} incident(s) in {source}:" if found else f"no incident in {source}"]
-    for inc in found:
-        test = during.get((inc.get("seq"), inc.get("title")))
-        lines += ["", kernel_log.summary(inc)
-                  + (f" (during {test})" if test else " (between tests or in an unrecorded test)"),
-                  inc.get("excerpt") or ""]
-    return "\n".join(lines).rstrip()
-
-
-def host_kernel_config_hash(image: Image) -> str | None:
-    from conformance.results.provenance import kernel_config_hash
-    return kernel_config_hash(image.release) if image.release else None
-
-
-def image_config_hash(image: Image) -> str | None:
-    """sha256 of the image's config: config-RELEASE beside it or in /boot, or the build tree's
-    .config when the image is arch/*/boot/bzImage."""
-    import hashlib
-    candidates = []
-    if image.release:
-        candidates += [image.path.parent / f"config-{image.release}",
-                       Path("/boot") / f"config-{image.release}"]
-    if len(image.path.parents) >= 4 and image.path.parent.name == "boot":
-        candidates.append(image.path.parents[3] / ".config")
-    for c in candidates:
-        try:
-            return "sha256:" + hashlib.sha256(c.read_bytes()).hexdigest()
-        except OSError:
-            continue
-    return None
-
-
-def _error_entry(nodeid: str, message: str) -> dict:
-    return {"nodeid": nodeid, "clauses": [], "basis": {}, "outcome": "error", "duration": 0.0,
-            "reason": None, "message": message, "transcript": []}
-
-
-def finalize(out: Path, image: Image, vm: VMRun, accel: str, cpus: int, memory: str,
-             run_id: str, target: str, command: list[str], accel_note: str) -> dict:
-    """Merge what the guest wrote with what the host saw into out/results.json; a failed boot,
-    a hang, a panic or new trouble taints become ERROR entries carrying the console tail."""
-    from datetime import datetime
-
-    from conformance.results import SCHEMA, model, provenance
-
-    name = f"kernel/{image.release or image.path.name}"
-    try:
-        results = model.load(out)
-        complete = True
-    except model.ResultsError:
-        complete = False
-        results = {
-            "schema": SCHEMA,
-            "run": {"id": run_id, "start": datetime.now(UTC).isoformat(),
-                    "duration": vm.wall_seconds, "suite": provenance.suite(), "target": target,
-                    "command": " ".join(command)},
-            "kernel": {"os": "linux", "release": image.release, "version": image.banner,
-                       "machine": platform.machine(), "config_hash": image_config_hash(image),
-                       "cmdline": None},
-            "environment": provenance.environment(accel, 0),
-            "tests": journal.read(out / journal.JOURNAL),
-        }
-    tail = console_tail(vm.console) if vm.console else ""
-    found, source = kernel_incidents(out, vm.console)
-    found = [i for i in found if i["kind"] != "segfault"]  # a user process's fault, not the kernel's
-    if not complete:
-        if vm.timed_out or vm.notes:
-            why = vm.notes[0]
-        elif vm.boot_seconds is None:
-            why = f"the kernel did not reach the suite (virtme-ng exit {vm.exit_code})"
-            if ROOT_MOUNT_FAILED in tail:
-                why += (f"; the guest could not mount the host root ({image.root_note or 'root'}"
-                        f"): a boot needs 9p ({', '.join(kernel_config.NINEP)}) or virtio-fs "
-                        f"({', '.join(kernel_config.VIRTIOFS)}) with the Rust virtiofsd")
-        else:
-            why = (f"the suite did not finish (virtme-ng exit {vm.exit_code}); "
-                   f"{len(results['tests'])} tests had finished and are kept")
-        if found:
-            from conformance.kernel_log import summary
-            why += "; the kernel logged: " + "; ".join(summary(i) for i in found)
-        results["tests"].append(_error_entry(f"{name}::run", f"{why}\n--- console tail ---\n{tail}"))
-    taints = new_taints(out)
-    if taints or found:
-        entry = _error_entry(f"{name}::health", health_message(taints, found, source,
-                                                               results["tests"]))
-        entry["kernel_log"] = found
-        results["tests"].append(entry)
-    results["environment"]["accel"] = accel
-    results["vm"] = {"image": str(image.path), "accel": accel, "accel_note": accel_note,
-                     "cpus": cpus, "memory": memory, "boot_seconds": vm.boot_seconds,
-                     "wall_seconds": vm.wall_seconds, "exit_code": vm.exit_code,
-                     "timed_out": vm.timed_out, "console": "console.log",
-                     "root_fs": image.root_fs, "root_note": image.root_note}
-    write_outputs(out, results)
-    return results
