@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conformance import cli
-from conformance.targets import vagrant
+from conformance.targets import vagrant, vagrant_results
 
 DATA = Path(__file__).parent / "data" / "vagrant"
 GUEST = DATA / "guest-linux"          # results directory recorded in a real guest run
@@ -205,5 +205,5 @@ def test_unpack_keeps_only_files_inside_the_run_dir(tmp_path):
         tar.add(src / "results.json", arcname="../escape.json")
     out = tmp_path / "out"
     out.mkdir()
-    assert vagrant.unpack(tar_path.read_bytes(), out) == ["results.json"]
+    assert vagrant_results.unpack(tar_path.read_bytes(), out) == ["results.json"]
     assert not (tmp_path / "escape.json").exists() and not (out / "link").exists()

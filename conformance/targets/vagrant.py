@@ -10,34 +10,26 @@ missing is reported in one line that says how to fix it (Unavailable), never a h
 """
 from __future__ import annotations
 
-import io
-import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
-import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from conformance.results import SCHEMA, junit, model, provenance
-from conformance.targets import interrupt
+from conformance.targets import interrupt, vm_process
 from conformance.targets.host import SUITE_DIR, pytest_argv
 from conformance.targets.kernel import TargetError
+from conformance.targets.vagrant_results import GUEST_VENV, finalize, guest_dir, unpack
 
 GUEST_SRC = "/vagrant"
-GUEST_VENV = "/opt/conformance/venv"
-GUEST_RESULTS = "/var/tmp/conformance-results"
 STATUS_DEADLINE = 120.0     # vagrant status (ruby start + provider query); ~3 s here
 RSYNC_DEADLINE = 300.0
 PROBE_DEADLINE = 120.0
 FETCH_DEADLINE = 300.0
 STOP_DEADLINE = 10.0
-LOG_TAIL_LINES = 60
 RUNNING = "running"
 # what systemd-detect-virt (Linux) or kern.vm_guest (FreeBSD) says -> results' accel
 ACCEL = {"kvm": "kvm", "qemu": "tcg", "oracle": "vbox", "vbox": "vbox", "none": "none"}
@@ -101,27 +93,13 @@ def call(v: Vagrant, args: list[str], deadline: float, what: str) -> subprocess.
         with interrupt.group(proc.pid):
             out, err = proc.communicate(timeout=deadline)
     except subprocess.TimeoutExpired:
-        stop(proc)
+        vm_process.stop(proc)
         raise Unavailable(f"`vagrant {' '.join(args[:2])}` did not answer within {deadline:.0f}s "
                           f"({what}); is the provider (libvirtd, VirtualBox) running?") from None
     if interrupt.requested():
-        stop(proc)
+        vm_process.stop(proc)
         raise Unavailable(f"`vagrant {' '.join(args[:2])}` stopped: {interrupt.note()}")
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """End the vagrant process group we started (vagrant and its ssh child)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=STOP_DEADLINE)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def parse_status(text: str) -> tuple[dict[str, tuple[str, str]], str | None]:
@@ -202,10 +180,6 @@ def prepare(v: Vagrant, machine: str, sync: bool = True) -> tuple[str, Guest]:
     return provider, parse_probe(machine, p.stdout.decode(errors="replace"))
 
 
-def guest_dir(run_id: str) -> str:
-    return f"{GUEST_RESULTS}/{run_id}"
-
-
 def guest_script(guest: Guest, run_id: str, command: list[str], pytest_args: list[str]) -> str:
     """The sh script `vagrant ssh -c` runs: pytest on the guest's suite, as root when it can."""
     out = guest_dir(run_id)
@@ -234,7 +208,7 @@ def run_guest(v: Vagrant, guest: Guest, script: str, log: Path, deadline: float,
         proc = subprocess.Popen([v.exe, "ssh", guest.machine, "--no-tty", "-c", script],
                                 cwd=v.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-        reader = threading.Thread(target=_pump, args=(proc.stdout, sink, echo), daemon=True)
+        reader = threading.Thread(target=vm_process.pump, args=(proc.stdout, sink, echo), daemon=True)
         reader.start()
         interrupt.watch(proc.pid)  # SIGTERM/SIGINT/SIGHUP to the run end vagrant ssh at once
         try:
@@ -244,7 +218,7 @@ def run_guest(v: Vagrant, guest: Guest, script: str, log: Path, deadline: float,
             result.notes.append(f"the guest run did not finish within {deadline:.0f}s; "
                                 "vagrant ssh was stopped")
         finally:
-            stop(proc)
+            vm_process.stop(proc)
             interrupt.unwatch(proc.pid)
             reader.join(STOP_DEADLINE)
     if interrupt.requested():
@@ -252,14 +226,6 @@ def run_guest(v: Vagrant, guest: Guest, script: str, log: Path, deadline: float,
                                f"results were not fetched")
     result.wall_seconds = round(time.monotonic() - start, 1)
     return result
-
-
-def _pump(stream, sink, echo) -> None:
-    for line in iter(stream.readline, b""):
-        sink.write(line)
-        sink.flush()
-        echo(line.decode(errors="replace").rstrip("\n"))
-    stream.close()
 
 
 def fetch(v: Vagrant, guest: Guest, run_id: str, out: Path) -> None:
@@ -273,66 +239,6 @@ def fetch(v: Vagrant, guest: Guest, run_id: str, out: Path) -> None:
     unpack(p.stdout, out)
     call(v, ["ssh", guest.machine, "--no-tty", "-c", f"rm -rf {q}"], FETCH_DEADLINE,
          "removing the guest's copy")
-
-
-def unpack(data: bytes, out: Path) -> list[str]:
-    """Extract a tar stream into out: regular files and directories only, nothing outside."""
-    names = []
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-        for member in tar.getmembers():
-            target = (out / member.name).resolve()
-            if not (member.isfile() or member.isdir()) or not target.is_relative_to(out.resolve()):
-                continue
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(tar.extractfile(member).read())
-            names.append(member.name.removeprefix("./"))
-    return names
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no guest log)"
-
-
-def finalize(out: Path, guest: Guest, run: GuestRun, run_id: str, command: list[str],
-             provider: str) -> dict:
-    """Merge the guest's results with what the host saw into out/results.json (and junit.xml);
-    no results, a timeout or a failed copy becomes an ERROR entry with the guest log's tail."""
-    try:
-        results = model.load(out)
-        complete = run.fetched
-    except model.ResultsError:
-        complete = False
-        results = {
-            "schema": SCHEMA,
-            "run": {"id": run_id, "start": datetime.now(UTC).isoformat(),
-                    "duration": run.wall_seconds, "suite": provenance.suite(),
-                    "target": f"vagrant:{guest.machine}", "command": " ".join(command)},
-            "kernel": {"os": guest.os, "release": guest.release, "version": None,
-                       "machine": None, "config_hash": None, "cmdline": None},
-            "environment": {"accel": guest.accel, "privileged": guest.sudo, "python": None,
-                            "executable": f"{GUEST_VENV}/bin/python", "xdist_workers": 0},
-            "tests": [],
-        }
-    if not complete:
-        why = "; ".join(([] if run.timed_out or interrupt.requested() else [
-            f"the guest run exited {run.exit_code} and no results.json came back"]) + run.notes)
-        results["tests"].append({
-            "nodeid": f"vagrant/{guest.machine}::run", "clauses": [], "basis": {},
-            "outcome": "error", "duration": 0.0, "reason": None, "transcript": [],
-            "message": f"{why}\n--- guest log tail ---\n{log_tail(out / 'guest.log')}"})
-    results["vagrant"] = {"machine": guest.machine, "provider": provider, "accel": guest.accel,
-                          "guest_dir": guest_dir(run_id), "exit_code": run.exit_code,
-                          "timed_out": run.timed_out, "wall_seconds": run.wall_seconds,
-                          "host_suite": provenance.suite(), "log": "guest.log"}
-    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out / "junit.xml").write_text(junit.render(results))
-    return results
 
 
 def run_machine(v: Vagrant, guest: Guest, provider: str, out: Path, run_id: str,

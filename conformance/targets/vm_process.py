@@ -22,12 +22,14 @@ def guest_echo(line: str) -> None:
         print(line, flush=True)
 
 
-def pump(stream, console, echo, fatal: list) -> None:
+def pump(stream, console, echo, fatal: list | None = None) -> None:
+    """Copy stream to console line by line and echo(line) each; with a fatal list, note the
+    first fatal kernel line (CONSOLE_FATAL) and when it came."""
     for line in iter(stream.readline, b""):
         console.write(line)
         console.flush()
         text = line.decode(errors="replace").rstrip("\n")
-        if not fatal and (m := CONSOLE_FATAL.search(text)):
+        if fatal is not None and not fatal and (m := CONSOLE_FATAL.search(text)):
             fatal.append((time.monotonic(), m.group(0)))
         echo(text)
     stream.close()
@@ -70,8 +72,9 @@ def reap(pid: int, deadline: float) -> None:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """End the VM we started: its process group (vng, virtme-run, QEMU, virtiofsd), by the
-    PIDs in that group; reap what was orphaned to us (we are a child subreaper)."""
+    """End a process group we started (a VM: vng, virtme-run, QEMU, virtiofsd; or vagrant and
+    its ssh child), by the PIDs in that group; reap what was orphaned to us (we are a child
+    subreaper)."""
     members = [p for p in group_members(proc.pid) if p != proc.pid]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         if proc.poll() is not None and not any(os.path.exists(f"/proc/{p}") for p in members):
