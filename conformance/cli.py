@@ -15,7 +15,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 # Each module in conformance/commands/ provides NAME, HELP, add_arguments(parser) and
 # main(ns, pytest_args, argv) -> int. Only commands with PASSES_PYTEST_ARGS take `-- ARGS`.
-COMMANDS = ["run", "clauses", "compare", "report"]
+COMMANDS = ["run", "clauses", "compare", "report", "bisect", "matrix", "lava-job", "lava-results"]
 
 
 class UsageError(Exception):
@@ -28,7 +28,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def _modules() -> dict:
-    return {name: importlib.import_module(f"conformance.commands.{name}") for name in COMMANDS}
+    return {name: importlib.import_module(f"conformance.commands.{name.replace('-', '_')}")
+            for name in COMMANDS}
 
 
 def _parser(modules: dict) -> argparse.ArgumentParser:

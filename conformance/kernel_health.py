@@ -5,7 +5,10 @@ previous phase and a new trouble taint are parsed into incidents (conformance.ke
 phase that saw any carries them as the `kernel_log` user property, which the recorder folds
 into tests[].kernel_log, and as a "kernel log" report section. Under pytest-xdist every worker
 reads /dev/kmsg itself: with several workers, an incident is attributed to each test that was
-running when it was logged.
+running when it was logged, except where the report names its task (`PID: N`) and that task is
+alive and neither this worker nor one of its descendants (another worker's test logged it). A
+task that has exited (a forked child an oops killed) cannot be placed and stays with every test
+that was running.
 
 When a test kills its xdist worker (a signal, an oops in the syscall it made), pytest-xdist
 reports "worker crashed" and starts a new worker for the remaining tests; the controller then
@@ -13,6 +16,7 @@ names the signal the worker died of and attaches the records logged since that t
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 
@@ -43,6 +47,33 @@ def worker_exit(worker) -> str:
     return f"exit status {code}"
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("PPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def logged_elsewhere(incident: dict, me: int | None = None) -> bool:
+    """True when the incident names a live task that is not `me` (this process) nor one of its
+    descendants: another xdist worker's test logged it."""
+    me = os.getpid() if me is None else me
+    pid = incident.get("pid")
+    if pid is None or pid == me or not os.path.exists(f"/proc/{pid}"):
+        return False
+    seen, cur = set(), pid
+    while cur and cur not in seen and cur != 1:
+        if cur == me:
+            return False
+        seen.add(cur)
+        cur = _parent(cur)
+    return True
+
+
 class KernelHealth:
     """Workers and serial runs: the incidents of each test phase."""
 
@@ -57,7 +88,7 @@ class KernelHealth:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
-        found = self.watcher.collect()
+        found = [i for i in self.watcher.collect() if not logged_elsewhere(i)]
         if found:
             report.user_properties.append((PROPERTY, found))
             report.sections.append((f"kernel log ({call.when})",

@@ -62,6 +62,9 @@ NOISE = re.compile(r"^(R(?!IP)[A-Z0-9]{2}: |FS: |CS: |CR2: |DR[0-7]: |PKRU: |Cod
                    r"Hardware name: |\s*(R\d{1,2}|RBP|RDX|RSI|RAX)[: ]|Lockdep|Kernel Offset|"
                    r"={10,})")
 FRAME = re.compile(r"^\s*(\? )?([A-Za-z_.$][\w.$]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
+# The task a report was logged in: "CPU: 1 UID: 0 PID: 87 Comm: python" (6.12; older kernels
+# leave out UID) or the WARNING line's "CPU: 1 PID: 87 at".
+TASK = re.compile(r"^(?:WARNING: )?CPU: \d+ (?:UID: \d+ )?PID: (\d+)(?: Comm: (\S+))?")
 CALL_TRACE = re.compile(r"^\s*(Call Trace:|Call trace:|stack backtrace:)")
 CONSOLE = re.compile(r"^\[\s*(\d+)\.(\d+)\] (.*)$")
 
@@ -138,6 +141,18 @@ class Incident:
         return out[:MAX_FRAMES]
 
     @property
+    def task(self) -> tuple[int | None, str | None]:
+        """(pid, comm) of the task the report was logged in, where the report says."""
+        pid, comm = None, None
+        for r in self.records:
+            m = TASK.match(r.text.strip())
+            if m:
+                pid, comm = int(m.group(1)), comm or m.group(2)
+                if comm:
+                    break
+        return pid, comm
+
+    @property
     def excerpt(self) -> str:
         lines = [r.text.rstrip() for r in self.records
                  if r.text.strip() != CUT_HERE and not NOISE.match(r.text)]
@@ -146,9 +161,13 @@ class Incident:
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "title": self.title, "frames": self.frames,
-                "excerpt": self.excerpt, "seq": self.records[0].seq,
-                "usec": self.records[0].usec}
+        pid, comm = self.task
+        out = {"kind": self.kind, "title": self.title, "frames": self.frames,
+               "excerpt": self.excerpt, "seq": self.records[0].seq,
+               "usec": self.records[0].usec}
+        if pid is not None:
+            out.update(pid=pid, comm=comm)
+        return out
 
 
 # A trigger of the second kind inside an incident of the first kind is the same report: the

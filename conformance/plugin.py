@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import conformance.fixtures
-from conformance import catalog, probes
+from conformance import catalog, hypothesis_profiles, probes
 from conformance.abi import transcript
 from conformance.results import known_failures
 
@@ -42,6 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-accel", default="none", help="kvm | tcg | none, recorded")
     group.addoption("--conformance-command", default=None,
                     help="the command line recorded in results.json (set by `conformance run`)")
+    group.addoption("--conformance-examples", default=None,
+                    choices=sorted(hypothesis_profiles.SCALE),
+                    help="property tests' example counts: quick (default), full (as written), "
+                         f"nightly (also ${hypothesis_profiles.ENV}); recorded in results.json")
     group.addoption("--conformance-clause-map", metavar="FILE", default=None,
                     help="write {nodeid: [clause ids]} and collection problems to FILE as JSON")
     parser.addini("conformance_suite_dirs", type="paths",
@@ -57,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "requires(os=, root=, feature=, kernel=, because=): what a test needs; "
                    "a missing requirement skips it before the body runs, naming what is missing")
     config.stash[_PROBE_CACHE] = {}
+    hypothesis_profiles.choose(config.getoption("conformance_examples", None))
     if config.getoption("conformance_results"):
         from conformance import kernel_health
         kernel_health.register(config)  # tests[].kernel_log: warnings/taint around each test
@@ -124,6 +129,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         Path(map_file).write_text(json.dumps({"tests": mapping, "problems": problems}, indent=1))
     if problems:
         raise pytest.UsageError("clause check failed:\n  " + "\n  ".join(problems))
+    by_id = {item.nodeid: item for item in items}
+    for nodeid, count in hypothesis_profiles.test_examples(items).items():
+        by_id[nodeid].user_properties.append(("hypothesis_examples", count))
     known_failures.apply(items)  # conformance/data/known-failures.toml: strict xfails
 
 

@@ -33,6 +33,56 @@ def test_refcount_warning_is_one_incident_with_its_call_trace():
     assert "conformance: sendfile2 test done" not in inc["excerpt"]
 
 
+@pytest.mark.parametrize("name, kind, title, frames, pid", [
+    ("rfc612_refcount_real.kmsg", "refcount_t",
+     ("refcount_t: decrement hit 0; leaking memory. (lib/refcount.c:31 "
+     "refcount_warn_saturate+0x119/0x130)"),
+     ["do_splice_direct_actor", "do_splice_direct", "do_sendfile", "__x64_sys_sendfile2"], 87),
+    ("rfc612_null_deref_real.kmsg", "NULL pointer dereference",
+     "BUG: kernel NULL pointer dereference, address: 0000000000000018",
+     ["do_splice_direct", "do_sendfile", "__x64_sys_sendfile2", "do_syscall_64"], 198),
+], ids=["refcount", "null-deref"])
+def test_real_reports_from_the_rfc_kernel(name, kind, title, frames, pid):
+    """Records read from /dev/kmsg in a guest running the RFC series on 6.12.118 (issue 15's
+    run): one incident each, with its task; the NULL dereference's Oops line, its second RIP
+    dump and the "note: python[198] exited" line do not make incidents of their own."""
+    (inc,) = found(name)
+    assert (inc["kind"], inc["title"], inc["frames"][:4]) == (kind, title, frames)
+    assert (inc["pid"], inc["comm"]) == (pid, "python")
+    assert "Call Trace:" in inc["excerpt"] and "Code:" not in inc["excerpt"]
+
+
+@pytest.mark.parametrize("line, pid, comm", [
+    ("CPU: 1 UID: 0 PID: 87 Comm: python Not tainted 6.12.118+ #1", 87, "python"),
+    ("CPU: 0 PID: 433 Comm: python3 Tainted: G        W          6.1.0-57-amd64 #1", 433,
+     "python3"),
+    ("WARNING: CPU: 1 PID: 412 at lib/refcount.c:31 refcount_warn_saturate+0x9a/0x120", 412, None),
+], ids=["6.12", "6.1", "warning-line"])
+def test_task_lines(line, pid, comm):
+    (inc,) = incidents(parse_records(f"4,1,1,-;refcount_t: saturated; leaking memory.\n"
+                                     f"4,2,2,-;{line}\n"))
+    assert inc.task == (pid, comm)
+
+
+def test_an_incident_is_kept_by_the_worker_whose_task_logged_it():
+    """kernel_health.logged_elsewhere: a live task that is not this process nor its descendant
+    logged it elsewhere; this process, its child, a task gone or no task named: not elsewhere."""
+    import subprocess
+    import sys
+
+    from conformance.kernel_health import logged_elsewhere
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert not logged_elsewhere({"pid": os.getpid()})
+        assert not logged_elsewhere({"pid": child.pid})            # my descendant
+        assert logged_elsewhere({"pid": child.pid}, me=1 << 22)    # seen from elsewhere
+        assert not logged_elsewhere({})
+    finally:
+        child.kill()
+        child.wait()
+    assert not logged_elsewhere({"pid": child.pid}, me=1 << 22)    # gone: cannot be placed
+
+
 def test_summary_names_kind_title_and_innermost_frames():
     (inc,) = found("refcount.kmsg")
     assert kernel_log.summary(inc).startswith("refcount_t: decrement hit 0; leaking memory. (")

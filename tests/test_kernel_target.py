@@ -251,7 +251,8 @@ def test_debian_kernels_here_boot_over_9p():
 
 
 def test_crash_proof_guest_runs_use_one_xdist_worker_unless_the_user_chose():
-    assert kernel.crash_proof(["-q"]) == ["-n", "1", "-q"]
+    assert kernel.crash_proof(["-q"]) == ["-n", "auto", "--dist", "loadgroup", "-q"]
+    assert kernel.crash_proof(["-s", "x.py::t"]) == ["-n", "1", "-s", "x.py::t"]
     assert kernel.crash_proof(["-n", "2"]) == ["-n", "2"]
     assert kernel.crash_proof(["-n2"]) == ["-n2"]
     assert kernel.crash_proof(["-p", "no:xdist"]) == ["-p", "no:xdist"]

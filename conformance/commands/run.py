@@ -260,7 +260,8 @@ def run(ns: argparse.Namespace, pytest_args: list[str], argv: list[str]) -> int:
         rows.append((f"host {results['kernel']['release']}", "none", results, wall))
     jobs = ns.jobs or default_jobs(ns.cpus, ns.memory, len(vm_images))
     echo = len(vm_images) == 1
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    warm = host.warming(os_name, host.bytecode_cache(), bool(vm_images))  # while the VMs boot
+    with warm, ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(run_kernel, ns, img, tools, accel, note, pytest_args, argv, echo)
                    for img in vm_images]
         for img, fut in zip(vm_images, futures):

@@ -25,6 +25,7 @@ from conformance.abi.memory import PAGE_SIZE
 from conformance.fixtures.files import pattern, scratch_file
 from conformance.fixtures.freebsd_sendfile import read_to_eof
 from conformance.fixtures.sockets import tcp_pair
+from conformance.hypothesis_profiles import examples
 
 pytestmark = pytest.mark.requires(os="freebsd")
 
@@ -43,7 +44,7 @@ def chunks(sizes: list[int] | None, tag: int) -> list[bytes] | None:
 
 @pytest.mark.clause("FBSD-SF-SBYTES-TOTAL", "FBSD-SF-NBYTES-ZERO-TO-EOF", "FBSD-SF-NBYTES-CLAMP",
                     "FBSD-SF-OFFSET-AT-OR-BEYOND-EOF", "FBSD-SF-HDR-BEFORE", "FBSD-SF-TRL-AFTER")
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(size=st.integers(0, 3 * PAGE_SIZE), offset=st.integers(0, 3 * PAGE_SIZE + 100),
        nbytes=st.integers(0, 4 * PAGE_SIZE), header_sizes=chunk_lists, trailer_sizes=chunk_lists)
 def test_sbytes_and_received_bytes_follow_the_man_page(scratch_dir, size, offset, nbytes,

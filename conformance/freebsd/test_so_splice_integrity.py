@@ -20,6 +20,7 @@ from conformance.fixtures.background import Background
 from conformance.fixtures.files import pattern
 from conformance.fixtures.freebsd_splice import spliced
 from conformance.fixtures.sockets import recv_exactly
+from conformance.hypothesis_profiles import examples
 
 pytestmark = pytest.mark.requires(os="freebsd", feature="SO_SPLICE")
 
@@ -28,7 +29,7 @@ LIMITS = st.one_of(st.just(0), st.integers(min_value=1, max_value=128 * 1024))
 
 
 @pytest.mark.clause("FBSD-SPLICE-INTEGRITY-BULK", "FBSD-SPLICE-MAX-UNSPLICE")
-@settings(max_examples=25, deadline=None, derandomize=True, database=None)
+@settings(max_examples=examples(25), deadline=None, derandomize=True, database=None)
 @given(chunks=CHUNKS, limit=LIMITS)
 def test_stream_is_conserved_and_counted(chunks, limit):
     """Chunks written one by one: the reader gets the first min(limit, total) bytes in order,

@@ -24,6 +24,7 @@ from conformance.abi.zerocopy import send, sendmsg_at
 from conformance.deadlines import ARRIVAL
 from conformance.fixtures.sockets import recv_exactly
 from conformance.fixtures.zerocopy import Notifications, recv_datagrams, zc_pair_in
+from conformance.hypothesis_profiles import examples
 
 pytestmark = pytest.mark.requires(os="linux", feature=("SO_ZEROCOPY", "UDP_ZEROCOPY"))
 
@@ -49,7 +50,7 @@ def _read_peer(receiver: socket.socket, proto: str, size: int) -> bytes:
 
 @pytest.mark.clause("LNX-MZC-COPIED-HINT", "LNX-MZC-COUNTER-START0", "LNX-MZC-ZEROLEN",
                     "LNX-MZC-EFAULT", "LNX-MZC-NOTIF-RANGE", "LNX-MZC-COALESCE")
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(plan=plans())
 def test_ranges_cover_exactly_the_successful_calls(plan):
     """Each id is notified once, for the n successful non-empty calls, never ahead of its call."""

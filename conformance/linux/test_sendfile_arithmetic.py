@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from conformance.abi.memory import PAGE_SIZE
 from conformance.abi.sendfile import sendfile
 from conformance.fixtures.files import pattern, scratch_file
+from conformance.hypothesis_profiles import examples
 
 pytestmark = pytest.mark.requires(os="linux")
 
@@ -29,7 +30,7 @@ def scratch_dir(tmp_path_factory):
 
 @pytest.mark.clause("LNX-SF-RET-COUNT", "LNX-SF-OFFNULL-FPOS", "LNX-SF-OFF-NOFPOS",
                     "LNX-SF-OUT-FPOS", "LNX-SF-EOF-ZERO", "LNX-SF-COUNT-ZERO")
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(size=sizes, in_pos=positions, out_pos=st.integers(0, PAGE_SIZE),
        offset=st.none() | positions, count=st.integers(0, 4 * PAGE_SIZE))
 def test_sendfile_offsets_follow_the_man_page(scratch_dir, size, in_pos, out_pos, offset, count):

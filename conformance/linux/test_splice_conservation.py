@@ -24,6 +24,7 @@ from conformance.deadlines import ARRIVAL
 from conformance.fixtures.files import pattern, scratch_file
 from conformance.fixtures.pipes import capacity, pipe_pair
 from conformance.fixtures.sockets import tcp_pair, unix_pair
+from conformance.hypothesis_profiles import examples
 
 pytestmark = pytest.mark.requires(os="linux")
 
@@ -118,7 +119,7 @@ class Chain:
 
 @pytest.mark.clause("LNX-SP-PIPE-SOCKET", "LNX-SP-PIPE-PIPE", "LNX-SP-OFF-SEMANTICS",
                     "LNX-SP-OFFNULL-FPOS", "LNX-SP-PARTIAL-PIPECAP", "LNX-SP-EOF")
-@settings(max_examples=150, deadline=None, report_multiple_bugs=False)
+@settings(max_examples=examples(150), deadline=None, report_multiple_bugs=False)
 @given(plan=sizes_and_lengths(), kind=st.sampled_from(SOCKETS), src_off=st.booleans(),
        dst_off=st.booleans())
 def test_chain_delivers_every_byte_once_in_order(scratch_dir, plan, kind, src_off, dst_off):

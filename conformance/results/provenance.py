@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import conformance
+from conformance import hypothesis_profiles
 from conformance.kconfig import parse_config
 
 _REPO = Path(conformance.__file__).resolve().parent.parent
@@ -102,4 +103,5 @@ def environment(accel: str, workers: int) -> dict:
         "python": platform.python_version(),
         "executable": sys.executable,
         "xdist_workers": workers,
+        "hypothesis_profile": hypothesis_profiles.current(),
     }

@@ -76,6 +76,8 @@ class Recorder:
         if props.get("transcript"):
             entry["transcript"] = props["transcript"]
         entry["kernel_log"] += props.get("kernel_log", [])  # conformance.kernel_health
+        if "hypothesis_examples" in props:  # conformance.hypothesis_profiles
+            entry["hypothesis_examples"] = props["hypothesis_examples"]
         if props.get(known_failures.PROPERTY):
             entry[known_failures.PROPERTY] = props[known_failures.PROPERTY]
         entry["duration"] = round(entry["duration"] + report.duration, 6)

@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from conformance.targets import interrupt
@@ -33,16 +35,86 @@ def pytest_argv(os_name: str, out: Path, run_id: str, command: list[str], pytest
             *pytest_args]
 
 
+# Options that decide the worker count; options that want the tests in this one process (a
+# debugger, output straight to the terminal, no tests run). With any of them no default applies.
+WORKER_CHOICES = ("-n", "--numprocesses", "--dist")
+SERIAL_CHOICES = ("--pdb", "--trace", "-s", "--capture=no", "--collect-only", "--co")
+WARM_DEADLINE = 30.0
+
+
+def chose_workers(pytest_args: list[str]) -> bool:
+    """Whether the pytest arguments already decide how tests are spread over processes."""
+    for i, a in enumerate(pytest_args):
+        if a in WORKER_CHOICES or a.startswith(("-n", "--numprocesses=", "--dist=")):
+            return True
+        if a == "-p" and i + 1 < len(pytest_args) and "xdist" in pytest_args[i + 1]:
+            return True
+        if a.startswith("-p") and "xdist" in a:
+            return True
+    return False
+
+
+def with_workers(pytest_args: list[str], workers: str = "auto") -> list[str]:
+    """pytest-xdist by default (`-n auto`: one worker per CPU this process may use, in a guest
+    one per vCPU; --dist loadgroup keeps each xdist_group on one worker), unless the user chose
+    (chose_workers), wants one process (SERIAL_CHOICES) or named single tests (a node id: a
+    bisect step, a rerun), where starting workers costs more than it saves. Tests that must not overlap with a sibling share an
+    xdist_group; results.json records the worker count (environment.xdist_workers)."""
+    if (chose_workers(pytest_args) or any(a in SERIAL_CHOICES for a in pytest_args)
+            or any("::" in a for a in pytest_args if not a.startswith("-"))):
+        return pytest_args
+    return ["-n", workers, "--dist", "loadgroup", *pytest_args]
+
+
+def bytecode_cache() -> Path:
+    """Where compiled modules and pytest's rewritten test modules are kept between runs:
+    $XDG_CACHE_HOME/conformance/pycache, else ~/.cache/conformance/pycache (a guest reads it
+    through the host root filesystem virtme-ng shares)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base).resolve() / "conformance" / "pycache"
+
+
+def bytecode_env(env: dict[str, str], cache: Path) -> dict[str, str]:
+    """env with compiled modules kept under cache (PYTHONPYCACHEPREFIX; pytest keeps its
+    rewritten test modules there too) and written even where PYTHONDONTWRITEBYTECODE is set:
+    the prefix keeps them out of the source tree, which is what that setting usually protects.
+    Without it every pytest process, every xdist worker and every guest compiles the suite
+    again: about 2 s of CPU each on the host, several times that under TCG. A prefix the user
+    set stands."""
+    if env.get("PYTHONPYCACHEPREFIX"):
+        return env
+    out = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    out["PYTHONPYCACHEPREFIX"] = str(cache)
+    return out
+
+
 def run_pytest(os_name: str, out: Path, run_id: str, command: list[str],
                pytest_args: list[str]) -> int:
-    """Run the suite here; when not root on Linux, inside an unprivileged user + net + mount
-    namespace where the kernel allows it (else the network tests skip, and we say why)."""
+    """Run the suite here (in parallel by default: with_workers); when not root on Linux,
+    inside an unprivileged user + net + mount namespace where the kernel allows it (else the
+    network tests skip, and we say why)."""
     from conformance.targets import rootless
-    argv = pytest_argv(os_name, out, run_id, command, pytest_args)
+    argv = pytest_argv(os_name, out, run_id, command, with_workers(pytest_args))
     plan = rootless.plan() if os_name == "linux" else rootless.Plan(None, None)
     if plan.reason:
         print(f"conformance run: {plan.reason}; the network tests will skip", file=sys.stderr)
-    return supervise(plan.argv(argv), plan.env())
+    return supervise(plan.argv(argv), bytecode_env(plan.env(), bytecode_cache()))
+
+
+def warm_bytecode(os_name: str, cache: Path) -> subprocess.Popen:
+    """Start compiling the suite into cache (pytest --collect-only: modules and rewritten test
+    modules) in the background, so a guest that reads the host's files (virtme-ng) finds them
+    compiled instead of compiling under emulation; the caller waits on or ignores the process.
+    The guest uses a cache only when its source file is unchanged, so a stale one is harmless."""
+    script = ("import compileall, os, sys, execnet, pytest, xdist\n"
+              "for m in (execnet, xdist):  # what only xdist workers import\n"
+              "    compileall.compile_dir(os.path.dirname(m.__file__), quiet=2)\n"
+              "sys.exit(pytest.main(['-p', 'no:cacheprovider', '--collect-only', '-q', "
+              f"{str(SUITE_DIR / os_name)!r}]))")
+    argv = [sys.executable, "-c", script]
+    return subprocess.Popen(argv, cwd=SUITE_DIR.parent, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=bytecode_env(dict(os.environ), cache), start_new_session=True)
 
 
 def supervise(argv: list[str], env: dict[str, str]) -> int:
@@ -88,3 +160,20 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@contextmanager
+def warming(os_name: str, cache: Path, enabled: bool = True) -> Iterator[None]:
+    """warm_bytecode() for the duration of the block (the VMs' boots); at its end the warm-up
+    gets WARM_DEADLINE more seconds, then its process group is stopped."""
+    proc = warm_bytecode(os_name, cache) if enabled else None
+    try:
+        yield
+    finally:
+        if proc is not None:
+            try:
+                proc.wait(WARM_DEADLINE)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+

@@ -20,8 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.abi.process import set_child_subreaper
+from conformance.hypothesis_profiles import ENV
 from conformance.targets import interrupt, vm_process
-from conformance.targets.host import SUITE_DIR, pytest_argv
+from conformance.targets.host import (
+    SUITE_DIR,
+    bytecode_cache,
+    chose_workers,
+    pytest_argv,
+    with_workers,
+)
 
 KVM_PROBE_DEADLINE = 20.0      # a KVM boot to the no-root panic takes ~1 s; TCG ~5 s
 READER_JOIN_DEADLINE = 10.0
@@ -30,6 +37,18 @@ KMSG_DUMP = "kmsg.txt"  # the guest's /dev/kmsg records at the end of the run
 # exits (panic=-1 with -no-reboot), but an early-boot panic halts in a loop, so the VM is stopped
 # after a grace period.
 FATAL_GRACE = 15.0
+
+
+# Under TCG, udev's coldplug in virtme-ng-init loads a module for every emulated device and CPU
+# feature, and some take many seconds to initialise (kvm_intel on `-cpu max`: 21 s of one loaded boot here). None of
+# these is one the suite uses (the modules it needs, veth, tun, dummy, vsock_loopback, load on
+# demand), so udev is told to leave them (modprobe.blacklist applies to udev's modalias loads).
+TCG_SKIPPED_MODULES = ("kvm", "kvm_intel", "kvm_amd", "iTCO_wdt", "iTCO_vendor_support",
+                       "lpc_ich", "i6300esb", "pcspkr", "sr_mod", "cdrom", "psmouse",
+                       "serio_raw", "joydev", "evdev", "i2c_i801", "powernow_k8",
+                       "acpi_cpufreq", "intel_rapl_msr", "intel_rapl_common",
+                       "intel_powerclamp")
+TCG_BOOT_OPTIONS = "modprobe.blacklist=" + ",".join(TCG_SKIPPED_MODULES)
 
 
 class TargetError(Exception):
@@ -147,6 +166,9 @@ def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
     return "; ".join([
         f"cd {q(str(SUITE_DIR.parent))}",
         f"export HYPOTHESIS_STORAGE_DIRECTORY={q(str(out / '.hypothesis'))}",
+        # compiled by the host before the boot (host.warm_bytecode): nothing to compile under TCG
+        f"export PYTHONPYCACHEPREFIX={q(str(bytecode_cache()))}",
+        *([f"export {ENV}={q(os.environ[ENV])}"] if os.environ.get(ENV) else []),
         *([f"export CONFORMANCE_KNOWN_FAILURES={q(os.environ['CONFORMANCE_KNOWN_FAILURES'])}"]
           if os.environ.get("CONFORMANCE_KNOWN_FAILURES") else []),
         f": > {q(str(out / '.booted'))}",
@@ -161,15 +183,16 @@ def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
 
 
 def crash_proof(pytest_args: list[str]) -> list[str]:
-    """At least one pytest-xdist worker in the guest, unless the user chose: a test whose
-    process dies (a kernel oops in its syscall, a signal) then ends only its worker; xdist
-    starts another for the remaining tests and the crashed test is an ERROR naming the signal
-    (conformance.kernel_health), instead of the whole guest run ending."""
-    chosen = any(a in ("-n", "--numprocesses", "--dist", "-p") and i + 1 < len(pytest_args)
-                 and (a != "-p" or "xdist" in pytest_args[i + 1])
-                 for i, a in enumerate(pytest_args)) or any(
-        a.startswith(("-n", "--numprocesses=", "--dist=")) for a in pytest_args)
-    return pytest_args if chosen else ["-n", "1", *pytest_args]
+    """pytest-xdist workers in the guest, unless the user chose: one per vCPU by default
+    (host.with_workers: QEMU's multi-threaded TCG runs them in parallel), one when the arguments
+    name single tests. A test whose process dies (a kernel oops in its syscall, a signal) then
+    ends only its worker; xdist starts another for the remaining tests and the crashed test is
+    an ERROR naming the signal (conformance.kernel_health), instead of the whole guest run
+    ending."""
+    if chose_workers(pytest_args):
+        return pytest_args
+    parallel = with_workers(pytest_args)
+    return parallel if parallel is not pytest_args else ["-n", "1", *pytest_args]
 
 
 def write_guest_script(out: Path, script: str) -> str:
@@ -190,15 +213,20 @@ def run_vm(tools: Tools, image: Image, script: str, out: Path, accel: str, cpus:
             "--memory", memory, "--rwdir", str(out), "--verbose",
             "--name", "conformance", "--exec", write_guest_script(out, script)]
     if accel == "tcg":
-        argv.insert(1, "--disable-kvm")
+        argv[1:1] = ["--disable-kvm", "--append", TCG_BOOT_OPTIONS]
     if append:
         argv[1:1] = ["--append", append]
     if image.root_fs == "9p" or (image.root_fs is None and not shutil.which("virtiofsd")):
         # virtme-ng would try the C virtiofsd in /usr/lib/qemu, wait ~3 s per shared directory
         # for it to fail, then use 9p anyway. root_fs "virtiofs": a kernel without 9p, and a
-        # Rust virtiofsd virtme-ng finds first (kernel_config.rust_virtiofsd).
+        # Rust virtiofsd virtme-ng finds first (kernel_config.rust_virtiofsd), else QEMU's C
+        # one through the option shim put first on vng's PATH (targets/virtiofsd_shim.py).
         argv.insert(1, "--force-9p")
     env = dict(os.environ, PATH=f"{Path(tools.vng).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if image.root_fs == "virtiofs":
+        from conformance.targets import kernel_config, virtiofsd_shim
+        if not kernel_config.rust_virtiofsd():
+            env["PATH"] = f"{virtiofsd_shim.install(out / '.virtiofsd')}{os.pathsep}{env['PATH']}"
     result = VMRun(console=out / "console.log")
     set_child_subreaper()
     start = time.monotonic()

@@ -1,8 +1,9 @@
 """A kernel image's build configuration, and how its guest can mount the host's root filesystem.
 
 virtme-ng shares the host's root with the guest over 9p (CONFIG_NET_9P, CONFIG_NET_9P_VIRTIO,
-CONFIG_9P_FS) or virtio-fs (CONFIG_VIRTIO_FS, served by the Rust virtiofsd). A kernel with
-neither cannot boot the suite, and the boot only says "mounting /dev/root on /newroot/ failed: No
+CONFIG_9P_FS) or virtio-fs (CONFIG_VIRTIO_FS, served by the Rust virtiofsd, or by QEMU's C
+virtiofsd through conformance's option shim, targets/virtiofsd_shim.py). A kernel with neither
+cannot boot the suite, and the boot only says "mounting /dev/root on /newroot/ failed: No
 such device"; so the image's config is read before booting, where it can be found:
 config-RELEASE beside the image or in /boot, /lib/modules/RELEASE/build/.config, the build tree's
 .config (IMAGE = arch/*/boot/bzImage), or the config embedded by CONFIG_IKCONFIG (the
@@ -31,8 +32,9 @@ PAYLOADS = ((b"\x1f\x8b\x08", lambda: zlib.decompressobj(31)),
             (b"\x5d\x00\x00\x00", lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE)))
 MAX_PAYLOAD_TRIES = 8
 MAX_UNPACKED = 256 << 20
-# The Rust virtiofsd (virtme-ng's search order); QEMU 7.2's C virtiofsd does not take the
-# options virtme-ng passes (--shared-dir, --socket-path), and virtme-ng then falls back to 9p.
+# The Rust virtiofsd (virtme-ng's search order). QEMU 7.2's C virtiofsd does not take the
+# options virtme-ng passes (--shared-dir, --sandbox none) and writes no SOCKET.pid, so virtme-ng
+# falls back to 9p; run_vm puts the shim (targets/virtiofsd_shim.py) first on vng's PATH instead.
 VIRTIOFSD_PATHS = ("/usr/libexec/virtiofsd", "/usr/lib/virtiofsd/virtiofsd", "/usr/lib/virtiofsd",
                    "/usr/lib/qemu/virtiofsd")
 CONFIG_LINE = re.compile(r"^(CONFIG_\w+)=(.*)$|^# (CONFIG_\w+) is not set$")
@@ -132,6 +134,16 @@ def rust_virtiofsd() -> str | None:
     return None
 
 
+def virtiofsd() -> str | None:
+    """Who serves virtio-fs: the Rust virtiofsd's path, else QEMU's C one through the shim."""
+    rust = rust_virtiofsd()
+    if rust:
+        return rust
+    from conformance.targets import virtiofsd_shim
+    c = virtiofsd_shim.c_virtiofsd()
+    return f"{c} through the option shim (targets/virtiofsd_shim.py)" if c else None
+
+
 @dataclass(frozen=True)
 class RootPlan:
     fs: str | None          # "9p", "virtiofs", or None: the config was not found (try 9p)
@@ -140,7 +152,7 @@ class RootPlan:
 
 
 def root_plan(config: Config | None, image: str, modules: bool,
-              find_virtiofsd=rust_virtiofsd) -> RootPlan:
+              find_virtiofsd=virtiofsd) -> RootPlan:
     """How the guest mounts the host's root, from the image's config (see the module doc)."""
     if config is None:
         return RootPlan(None, "kernel config not found (config-RELEASE, /lib/modules/RELEASE/"
@@ -156,7 +168,8 @@ def root_plan(config: Config | None, image: str, modules: bool,
     if not lacks_vfs:
         return RootPlan("virtiofs", "", problem=(
             f"kernel image {image} lacks 9p ({', '.join(lacks_9p)}) but has virtio-fs: install "
-            f"the Rust virtiofsd (apt-get install virtiofsd) to share the root over virtio-fs "
+            f"the Rust virtiofsd (package virtiofsd) or QEMU's C one (/usr/lib/qemu/virtiofsd, "
+            f"package qemu-system-common) to share the root over virtio-fs "
             f"(config: {config.source})"))
     return RootPlan(None, "", problem=(
         f"kernel image {image} cannot mount the host's root: it lacks {', '.join(lacks_9p)} "

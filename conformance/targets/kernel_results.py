@@ -127,7 +127,7 @@ def finalize(out: Path, image: Image, vm: VMRun, accel: str, cpus: int, memory: 
             if ROOT_MOUNT_FAILED in tail:
                 why += (f"; the guest could not mount the host root ({image.root_note or 'root'}"
                         f"): a boot needs 9p ({', '.join(kernel_config.NINEP)}) or virtio-fs "
-                        f"({', '.join(kernel_config.VIRTIOFS)}) with the Rust virtiofsd")
+                        f"({', '.join(kernel_config.VIRTIOFS)}) with a virtiofsd")
         else:
             why = (f"the suite did not finish (virtme-ng exit {vm.exit_code}); "
                    f"{len(results['tests'])} tests had finished and are kept")

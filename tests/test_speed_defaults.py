@@ -1,0 +1,124 @@
+"""The speed defaults of `conformance run` (issue 16): xdist by default where it is safe, the
+example profile of the property tests, the bytecode cache, the TCG boot options; none of them
+may change what a test checks, only how many processes run it and what they compile."""
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance import hypothesis_profiles as hp
+from conformance.targets import host, kernel
+
+
+@pytest.mark.parametrize("args, want", [
+    (["-q"], ["-n", "auto", "--dist", "loadgroup", "-q"]),
+    (["-k", "splice"], ["-n", "auto", "--dist", "loadgroup", "-k", "splice"]),
+    (["-n", "0"], ["-n", "0"]),
+    (["-n2"], ["-n2"]),
+    (["--dist=load"], ["--dist=load"]),
+    (["-p", "no:xdist"], ["-p", "no:xdist"]),
+    (["--pdb"], ["--pdb"]),
+    (["-s"], ["-s"]),
+    (["conformance/linux/test_x.py::test_y"], ["conformance/linux/test_x.py::test_y"]),
+], ids=lambda v: shlex.join(v) if isinstance(v, list) else v)
+def test_host_runs_in_parallel_unless_the_arguments_decide(args, want):
+    assert host.with_workers(args) == want
+
+
+def test_guest_keeps_one_crash_proof_worker_for_named_tests():
+    assert kernel.crash_proof(["x.py::t"]) == ["-n", "1", "x.py::t"]
+    assert kernel.crash_proof(["-p", "no:xdist"]) == ["-p", "no:xdist"]
+
+
+@pytest.mark.parametrize("profile, full, want", [
+    ("quick", 150, 50), ("quick", 60, 20), ("quick", 25, 10), ("quick", 5, 5),
+    ("full", 150, 150), ("nightly", 150, 600),
+])
+def test_example_counts_scale_with_the_profile(monkeypatch, profile, full, want):
+    monkeypatch.setattr(hp, "_chosen", None)
+    monkeypatch.setenv(hp.ENV, profile)
+    assert hp.current() == profile
+    assert hp.examples(full) == want
+
+
+def test_an_unknown_profile_is_refused(monkeypatch):
+    monkeypatch.setattr(hp, "_chosen", None)
+    monkeypatch.setenv(hp.ENV, "slow")
+    with pytest.raises(hp.ProfileError, match="unknown example profile 'slow'"):
+        hp.current()
+
+
+def test_results_record_the_profile_and_each_property_test_count(pytester):
+    pytester.makepyfile(test_prop="""
+        from hypothesis import given, settings, strategies as st
+        from conformance.hypothesis_profiles import examples
+
+        @settings(max_examples=examples(30), deadline=None, database=None)
+        @given(st.integers())
+        def test_p(n):
+            pass
+
+        def test_plain():
+            pass
+    """)
+    out = pytester.path / "res"
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--conformance-examples=full",
+                                           f"--conformance-results={out}")
+    result.assert_outcomes(passed=2)
+    import json
+    data = json.loads((out / "results.json").read_text())
+    assert data["environment"]["hypothesis_profile"] == "full"
+    counts = {t["nodeid"].rsplit("::", 1)[-1]: t.get("hypothesis_examples") for t in data["tests"]}
+    assert counts == {"test_p": 30, "test_plain": None}
+
+
+def test_bytecode_goes_to_a_cache_outside_the_tree(tmp_path):
+    env = host.bytecode_env({"PYTHONDONTWRITEBYTECODE": "1", "A": "b"}, tmp_path)
+    assert env == {"A": "b", "PYTHONPYCACHEPREFIX": str(tmp_path)}
+    mine = {"PYTHONPYCACHEPREFIX": "/elsewhere", "PYTHONDONTWRITEBYTECODE": "1"}
+    assert host.bytecode_env(mine, tmp_path) == mine
+
+
+def test_warm_up_compiles_what_the_guest_imports(tmp_path, monkeypatch):
+    """The warm-up leaves compiled suite modules and pytest's rewritten test modules in the
+    cache (a guest then compiles nothing); the same source tree must be used."""
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    proc = host.warm_bytecode("linux", tmp_path)
+    try:
+        assert proc.wait(300) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    rewritten = list(tmp_path.rglob("test_splice_einval.cpython-*pytest*.pyc"))
+    plain = list(tmp_path.rglob("gateway_base.cpython-*.pyc"))  # execnet: xdist workers only
+    assert rewritten and plain, sorted(p.name for p in tmp_path.rglob("*.pyc"))[:20]
+
+
+def test_guest_script_reads_the_host_cache(tmp_path):
+    script = kernel.guest_script("linux", tmp_path, "r", ["conformance"], [], "kernel:x", "tcg")
+    assert f"export PYTHONPYCACHEPREFIX={host.bytecode_cache()}" in script
+    assert "-n auto --dist loadgroup" in script
+
+
+def test_tcg_boot_skips_device_modules_the_suite_does_not_use(tmp_path, monkeypatch):
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def popen(argv, **kw):
+        seen["argv"] = argv
+        raise Stop
+
+    monkeypatch.setattr(kernel.subprocess, "Popen", popen)
+    monkeypatch.setattr(kernel, "set_child_subreaper", lambda: None)
+    image = kernel.Image(Path("/boot/vmlinuz-x"), "x", None, "9p")
+    tools = kernel.Tools(sys.executable, "/usr/bin/qemu-system-x86_64")
+    for accel in ("tcg", "kvm"):
+        with pytest.raises(Stop):
+            kernel.run_vm(tools, image, "true", tmp_path, accel, 2, "2G", 10.0, print)
+        blacklist = [a for a in seen["argv"] if a.startswith("modprobe.blacklist=")]
+        assert (blacklist == [kernel.TCG_BOOT_OPTIONS]) == (accel == "tcg")
+    assert "kvm_intel" in kernel.TCG_BOOT_OPTIONS
