@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -78,14 +79,25 @@ def wait_for(path: Path, deadline=20.0):
         time.sleep(0.02)
 
 
-def test_pid_file_names_the_daemon_once_it_listens_and_sigterm_ends_both(tmp_path):
-    sock = tmp_path / "sock"
+@contextmanager
+def shim_serving(daemon: str, *args: str):
+    """The shim serving daemon ARGS in a child process, killed (by its PID) if a test leaves
+    it running."""
     code = ("import sys; from conformance.targets import virtiofsd_shim as s; "
             "sys.exit(s.serve(sys.argv[1], sys.argv[2:], 20.0))")
-    shim = subprocess.Popen([sys.executable, "-c", code, fake_daemon(tmp_path, "serve"),
-                             "--socket-path", str(sock), "--shared-dir", str(tmp_path),
-                             "--sandbox", "none"])
+    shim = subprocess.Popen([sys.executable, "-c", code, daemon, *args])
     try:
+        yield shim
+    finally:
+        if shim.poll() is None:
+            shim.kill()
+            shim.wait()
+
+
+def test_pid_file_names_the_daemon_once_it_listens_and_sigterm_ends_both(tmp_path):
+    sock = tmp_path / "sock"
+    with shim_serving(fake_daemon(tmp_path, "serve"), "--socket-path", str(sock),
+                      "--shared-dir", str(tmp_path), "--sandbox", "none") as shim:
         wait_for(Path(f"{sock}.pid"))
         assert sock.is_socket()
         pid = int(Path(f"{sock}.pid").read_text())
@@ -93,19 +105,11 @@ def test_pid_file_names_the_daemon_once_it_listens_and_sigterm_ends_both(tmp_pat
         assert f"-o source={tmp_path} -o sandbox=chroot" in Path(f"{sock}.args").read_text()
         os.kill(pid, signal.SIGTERM)   # as virtme-ng stops it
         assert shim.wait(timeout=20) == 128 + signal.SIGTERM
-    finally:
-        if shim.poll() is None:
-            shim.kill()
-            shim.wait()
 
 
 def test_sigterm_to_the_shim_stops_the_daemon(tmp_path):
     sock = tmp_path / "sock"
-    code = ("import sys; from conformance.targets import virtiofsd_shim as s; "
-            "sys.exit(s.serve(sys.argv[1], sys.argv[2:], 20.0))")
-    shim = subprocess.Popen([sys.executable, "-c", code, fake_daemon(tmp_path, "serve"),
-                             "--socket-path", str(sock)])
-    try:
+    with shim_serving(fake_daemon(tmp_path, "serve"), "--socket-path", str(sock)) as shim:
         wait_for(Path(f"{sock}.pid"))
         daemon = int(Path(f"{sock}.pid").read_text())
         shim.terminate()
@@ -114,10 +118,6 @@ def test_sigterm_to_the_shim_stops_the_daemon(tmp_path):
         while Path(f"/proc/{daemon}").exists() and time.monotonic() < end:
             time.sleep(0.02)     # reaped by the shim's wait; gone once the shim exits
         assert not Path(f"/proc/{daemon}").exists()
-    finally:
-        if shim.poll() is None:
-            shim.kill()
-            shim.wait()
 
 
 def test_a_daemon_that_exits_gives_no_pid_file_and_its_status(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import os
 import re
 import subprocess
 import zlib
@@ -119,19 +120,25 @@ def usable(config: Config, name: str, modules: bool) -> bool:
     return config.value(name) == "y" or (config.value(name) == "m" and modules)
 
 
-def rust_virtiofsd() -> str | None:
-    """A virtiofsd virtme-ng can drive (the Rust one: its --help names --shared-dir)."""
-    for path in (which("virtiofsd"), *VIRTIOFSD_PATHS):
-        if not path or not Path(path).is_file():
+def daemon_with_help(paths, marker: str) -> str | None:
+    """The first executable of paths whose --help output names marker (which virtiofsd it is:
+    the Rust one names --shared-dir, QEMU's C one -o source=PATH), or None."""
+    for path in paths:
+        if not path or not Path(path).is_file() or not os.access(path, os.X_OK):
             continue
         try:
             text = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10,
                                   stdin=subprocess.DEVNULL, check=False).stdout
         except (OSError, subprocess.TimeoutExpired):
             continue
-        if "--shared-dir" in text:
+        if marker in text:
             return path
     return None
+
+
+def rust_virtiofsd() -> str | None:
+    """A virtiofsd virtme-ng can drive (the Rust one: its --help names --shared-dir)."""
+    return daemon_with_help((which("virtiofsd"), *VIRTIOFSD_PATHS), "--shared-dir")
 
 
 def virtiofsd() -> str | None:

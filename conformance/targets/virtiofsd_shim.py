@@ -44,17 +44,8 @@ class Unsupported(Exception):
 
 def c_virtiofsd(paths=C_PATHS) -> str | None:
     """QEMU's C virtiofsd (its --help names `-o source=PATH`), or None."""
-    for path in paths:
-        if not Path(path).is_file() or not os.access(path, os.X_OK):
-            continue
-        try:
-            text = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10,
-                                  stdin=subprocess.DEVNULL, check=False).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if "-o source=PATH" in text:
-            return path
-    return None
+    from conformance.targets.kernel_config import daemon_with_help
+    return daemon_with_help(paths, "-o source=PATH")
 
 
 def _take(argv: list[str], i: int) -> tuple[str, str, int]:
