@@ -151,6 +151,15 @@ def test_guest_script_dumps_the_kernel_log_records(tmp_path):
     assert f"-m conformance.kernel_log --dump > {tmp_path / kernel.KMSG_DUMP}" in script
 
 
+def test_guest_script_carries_the_users_example_profile_and_known_failures(tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setenv("CONFORMANCE_EXAMPLES", "nightly")
+    monkeypatch.delenv("CONFORMANCE_KNOWN_FAILURES", raising=False)
+    script = kernel.guest_script("linux", tmp_path, "r1", ["conformance"], [], "kernel:/b", "tcg")
+    assert "export CONFORMANCE_EXAMPLES=nightly" in script
+    assert "CONFORMANCE_KNOWN_FAILURES" not in script
+
+
 def test_taint_present_before_the_run_is_not_blamed_on_it(tmp_path):
     (tmp_path / "taint.before").write_text(str(1 << 9))
     (tmp_path / "taint.after").write_text(str(1 << 9))

@@ -30,6 +30,8 @@ from conformance.targets.host import (
     with_workers,
 )
 
+# The user's settings the guest run honours as the host run does.
+GUEST_ENV = ("CONFORMANCE_KNOWN_FAILURES", "CONFORMANCE_EXAMPLES")
 KVM_PROBE_DEADLINE = 20.0      # a KVM boot to the no-root panic takes ~1 s; TCG ~5 s
 READER_JOIN_DEADLINE = 10.0
 KMSG_DUMP = "kmsg.txt"  # the guest's /dev/kmsg records at the end of the run
@@ -169,8 +171,7 @@ def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
         # compiled by the host before the boot (host.warm_bytecode): nothing to compile under TCG
         f"export PYTHONPYCACHEPREFIX={q(str(bytecode_cache()))}",
         *([f"export {ENV}={q(os.environ[ENV])}"] if os.environ.get(ENV) else []),
-        *([f"export CONFORMANCE_KNOWN_FAILURES={q(os.environ['CONFORMANCE_KNOWN_FAILURES'])}"]
-          if os.environ.get("CONFORMANCE_KNOWN_FAILURES") else []),
+        *(f"export {name}={q(os.environ[name])}" for name in GUEST_ENV if os.environ.get(name)),
         f": > {q(str(out / '.booted'))}",
         f"cat /proc/sys/kernel/tainted > {q(str(out / 'taint.before'))}",
         f"{shlex.join(argv)}",
