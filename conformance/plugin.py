@@ -46,6 +46,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     choices=sorted(hypothesis_profiles.SCALE),
                     help="property tests' example counts: quick (default), full (as written), "
                          f"nightly (also ${hypothesis_profiles.ENV}); recorded in results.json")
+    group.addoption("--conformance-formats", choices=("all", "json"), default="all",
+                    help="all: results.json, junit.xml, ktap.txt, kcidb.json (default); json: "
+                         "results.json only (a VM guest's: the host renders the rest after "
+                         "merging, natively rather than under TCG)")
     group.addoption("--conformance-clause-map", metavar="FILE", default=None,
                     help="write {nodeid: [clause ids]} and collection problems to FILE as JSON")
     parser.addini("conformance_suite_dirs", type="paths",

@@ -92,6 +92,16 @@ def test_xdist_run_gives_the_same_verdicts(pytester):
     assert by_name(results)["test_passes"]["transcript"][0]["call"] == "sendfile"
 
 
+def test_json_only_leaves_the_other_formats_to_the_host(pytester):
+    """A VM guest writes results.json only; the host renders the rest after merging."""
+    pytester.makepyfile(test_mixed=MIXED)
+    out = pytester.path / "out"
+    pytester.runpytest_subprocess(f"--conformance-results={out}", "--conformance-formats=json")
+    assert sorted(p.name for p in out.iterdir()) == ["journal.jsonl", "results.json"]
+    assert {k: t["outcome"] for k, t in by_name(json.loads(
+        (out / "results.json").read_text())).items()} == EXPECTED
+
+
 def test_junit_carries_clause_ids_and_verdicts(pytester):
     _, junit = run_mixed(pytester)
     suite = ET.fromstring(junit)

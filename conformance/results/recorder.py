@@ -133,15 +133,18 @@ class Recorder:
                     entry["outcome"] = "error"
                     entry["message"] = ("interrupted: the run was stopped (SIGINT, or SIGTERM/"
                                         "SIGHUP to conformance run) while this test ran")
-        write_outputs(self.out_dir, self.results())
+        write_outputs(self.out_dir, self.results(),
+                      derived=self.config.getoption("conformance_formats") == "all")
 
 
-def write_outputs(out_dir: Path, data: dict) -> None:
-    """results.json (atomically), then junit.xml, ktap.txt and kcidb.json made from it."""
+def write_outputs(out_dir: Path, data: dict, derived: bool = True) -> None:
+    """results.json (atomically), then (derived) junit.xml, ktap.txt and kcidb.json from it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "results.json.tmp"
     tmp.write_text(json.dumps(data, indent=1) + "\n")
     os.replace(tmp, out_dir / "results.json")
+    if not derived:
+        return
     (out_dir / "junit.xml").write_text(junit.render(data))
     (out_dir / "ktap.txt").write_text(ktap.render(data))
     try:

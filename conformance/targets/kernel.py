@@ -162,8 +162,10 @@ class VMRun:
 def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
                  pytest_args: list[str], target: str, accel: str) -> str:
     """The shell script virtme-ng runs as root inside the guest (see write_guest_script)."""
-    argv = pytest_argv(os_name, out, run_id, command, crash_proof(pytest_args), target=target,
-                       accel=accel)
+    # The host renders junit.xml, ktap.txt and kcidb.json once it has merged (finalize).
+    argv = pytest_argv(os_name, out, run_id, command,
+                       ["--conformance-formats=json", *crash_proof(pytest_args)],
+                       target=target, accel=accel)
     q = shlex.quote
     return "; ".join([
         f"cd {q(str(SUITE_DIR.parent))}",
