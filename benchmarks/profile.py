@@ -149,7 +149,8 @@ def console_times(console: Path) -> tuple[float | None, float | None]:
 
 def guest(rows: list, run_dir: Path) -> None:
     data = json.loads((run_dir / "results.json").read_text())
-    vm, label = data.get("vm") or {}, f"guest {run_dir.name[:40]}"
+    vm = data.get("vm") or {}
+    label = f"guest {run_dir.name[:40]}, root over {vm.get('root_fs') or '9p'}"
     env = data.get("environment") or {}
     _, last_printk = console_times(run_dir / "console.log")
     rows.append((label, f"kernel printk clock at its last line ({env.get('accel')})",
