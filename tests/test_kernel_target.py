@@ -215,8 +215,8 @@ def test_config_lines_are_parsed():
      ("lacks CONFIG_NET_9P, CONFIG_NET_9P_VIRTIO, CONFIG_9P_FS (9p) and CONFIG_FUSE_FS, "
       "CONFIG_VIRTIO_FS (virtio-fs)")),
     (NINEP_Y.replace("=y", "=m") + NO_VIRTIOFS, False, None, None, "lacks CONFIG_NET_9P"),
-], ids=["9p-builtin-no-daemon", "both-virtiofs-preferred", "9p-modules-installed", "virtiofs-only", "virtiofs-no-daemon", "neither",
-        "9p-modules-not-installed"])
+], ids=["9p-builtin-no-daemon", "both-virtiofs-preferred", "9p-modules-installed",
+        "virtiofs-only", "virtiofs-no-daemon", "neither", "9p-modules-not-installed"])
 def test_root_plan(text, modules, virtiofsd, fs, problem):
     plan = kernel_config.root_plan(cfg(text), "bzImage", modules, lambda: virtiofsd)
     assert plan.fs == fs
