@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from conformance import toml_cache
+
 SPEC_DIR = Path(__file__).parent / "spec"
 OSES = ("linux", "freebsd")
 BASES = ("documented", "tests", "source", "peer")
@@ -87,7 +89,7 @@ def _review(value: object, where: str) -> Review:
 def parse(text: str, os_name: str, origin: str = "<string>") -> dict[str, Clause]:
     """Parse one catalog file's text into {id: Clause}, checking the schema."""
     try:
-        data = tomllib.loads(text)
+        data = toml_cache.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{origin}: {exc}") from None
     clauses: dict[str, Clause] = {}

@@ -7,8 +7,11 @@ into tests[].kernel_log, and as a "kernel log" report section. Under pytest-xdis
 reads /dev/kmsg itself: with several workers, an incident is attributed to each test that was
 running when it was logged, except where the report names its task (`PID: N`) and that task is
 alive and neither this worker nor one of its descendants (another worker's test logged it). A
-task that has exited (a forked child an oops killed) cannot be placed and stays with every test
-that was running.
+task that has exited (a forked child an oops killed) is placed through the run's child registry:
+fixtures.isolation calls forked(pid) for each child it forks, which leaves a file named by the
+child's pid, holding the forking worker's pid, in a directory all workers of one xdist run share
+(named by the controller's pid, removed by the controller at the end). An exited task nobody
+registered cannot be placed and stays with every test that was running.
 
 When a test kills its xdist worker (a signal, an oops in the syscall it made), pytest-xdist
 reports "worker crashed" and starts a new worker for the remaining tests; the controller then
@@ -17,8 +20,12 @@ names the signal the worker died of and attaches the records logged since that t
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import stat
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -58,13 +65,57 @@ def _parent(pid: int) -> int | None:
     return None
 
 
+def registry_dir(controller: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"conformance-children-{controller}"
+
+
+_registry: Path | None = None  # set in an xdist worker (register)
+
+
+def _open_registry(controller: int) -> Path | None:
+    """The run's child registry: created by whichever worker comes first, mode 0700; a path
+    that is not our own plain directory (a symlink, another user's) is not used."""
+    path = registry_dir(controller)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    st = path.lstat()
+    return path if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() else None
+
+
+def forked(pid: int) -> None:
+    """Record that this process forked pid (fixtures.isolation), so that an incident the child
+    logged before it exited stays with this worker's test only."""
+    if _registry is not None:
+        try:
+            (_registry / str(pid)).write_text(str(os.getpid()))
+        except OSError:
+            pass
+
+
+def _forked_by(pid: int) -> int | None:
+    if _registry is None:
+        return None
+    try:
+        return int((_registry / str(pid)).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def logged_elsewhere(incident: dict, me: int | None = None) -> bool:
     """True when the incident names a live task that is not `me` (this process) nor one of its
-    descendants: another xdist worker's test logged it."""
+    descendants, or an exited task the registry says another worker forked: another xdist
+    worker's test logged it."""
     me = os.getpid() if me is None else me
     pid = incident.get("pid")
-    if pid is None or pid == me or not os.path.exists(f"/proc/{pid}"):
+    if pid is None or pid == me:
         return False
+    if not os.path.exists(f"/proc/{pid}"):
+        owner = _forked_by(pid)
+        return owner is not None and owner != me
     seen, cur = set(), pid
     while cur and cur not in seen and cur != 1:
         if cur == me:
@@ -136,6 +187,10 @@ def register(config: pytest.Config) -> None:
     import platform
     if platform.system() != "Linux":
         return
+    global _registry
     config.pluginmanager.register(KernelHealth(), "conformance-kernel-health")
-    if not hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput"):
+        _registry = _open_registry(os.getppid())  # execnet workers are the controller's children
+    else:
         config.pluginmanager.register(CrashExplainer(), "conformance-crash-explainer")
+        config.add_cleanup(lambda: shutil.rmtree(registry_dir(os.getpid()), ignore_errors=True))

@@ -64,6 +64,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requires(os=, root=, feature=, kernel=, because=): what a test needs; "
                    "a missing requirement skips it before the body runs, naming what is missing")
+    config.addinivalue_line(
+        "markers", "slow(reason): a test that takes seconds (reason says why); xdist workers run "
+                   "it, and the property tests, first so it does not finish last; never deselected")
     config.stash[_PROBE_CACHE] = {}
     hypothesis_profiles.choose(config.getoption("conformance_examples", None))
     if config.getoption("conformance_results"):
@@ -89,9 +92,13 @@ def suite_dirs(config: pytest.Config) -> list[Path]:
                                                  SUITE_PACKAGE_DIR / "freebsd"]
 
 
-def _in_suite(item: pytest.Item, dirs: list[Path]) -> bool:
-    path = Path(item.path).resolve()
-    return any(path.is_relative_to(d.resolve()) for d in dirs)
+def _in_suite(item: pytest.Item, dirs: list[Path], seen: dict[Path, bool]) -> bool:
+    """Whether item's file lies under one of dirs (resolved); seen memoises per file, since
+    resolving paths for each of the 360 items cost seconds per guest worker under TCG."""
+    if item.path not in seen:
+        path = Path(item.path).resolve()
+        seen[item.path] = any(path.is_relative_to(d) for d in dirs)
+    return seen[item.path]
 
 
 def clause_ids(item: pytest.Item) -> list[str]:
@@ -104,13 +111,14 @@ def clause_ids(item: pytest.Item) -> list[str]:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     known = catalog.load_all()
-    dirs = suite_dirs(config)
+    dirs = [d.resolve() for d in suite_dirs(config)]
+    seen: dict[Path, bool] = {}
     add_deadline = not _timeout_configured(config)
     problems: list[str] = []
     mapping: dict[str, list[str]] = {}
     for item in items:
         ids = clause_ids(item)
-        in_suite = _in_suite(item, dirs)
+        in_suite = _in_suite(item, dirs, seen)
         if in_suite and not ids:
             problems.append(f"{item.nodeid}: conformance test cites no clause "
                             f"(add @pytest.mark.clause(...))")
@@ -134,9 +142,21 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if problems:
         raise pytest.UsageError("clause check failed:\n  " + "\n  ".join(problems))
     by_id = {item.nodeid: item for item in items}
-    for nodeid, count in hypothesis_profiles.test_examples(items).items():
+    examples = hypothesis_profiles.test_examples(items)
+    for nodeid, count in examples.items():
         by_id[nodeid].user_properties.append(("hypothesis_examples", count))
     known_failures.apply(items)  # conformance/data/known-failures.toml: strict xfails
+    if hasattr(config, "workerinput"):  # an xdist worker: every worker collects the same order
+        items[:] = longest_first(items, examples)
+
+
+def longest_first(items: list[pytest.Item], examples: dict[str, int]) -> list[pytest.Item]:
+    """items with the `slow` tests, then the property tests, first (each set in collection
+    order). xdist hands tests out in collection order, so a 30 s test collected late (the
+    MAX_RW_COUNT transfer under TCG) kept one worker busy after the other had finished."""
+    def rank(item: pytest.Item) -> int:
+        return 0 if item.get_closest_marker("slow") else 1 if item.nodeid in examples else 2
+    return sorted(items, key=rank)  # stable
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

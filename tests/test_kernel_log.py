@@ -83,6 +83,72 @@ def test_an_incident_is_kept_by_the_worker_whose_task_logged_it():
     assert not logged_elsewhere({"pid": child.pid}, me=1 << 22)    # gone: cannot be placed
 
 
+def test_an_exited_child_is_placed_by_the_run_registry(tmp_path, monkeypatch):
+    """An isolated child that has exited: the worker that forked it keeps its incident, the
+    other workers leave it; a child nobody registered stays with everyone."""
+    import subprocess
+    import sys
+
+    from conformance import kernel_health
+    monkeypatch.setattr(kernel_health.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(kernel_health, "_registry", kernel_health._open_registry(4242))
+    assert kernel_health._registry == tmp_path / "conformance-children-4242"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert not kernel_health.logged_elsewhere({"pid": gone.pid}, me=1 << 22)  # unregistered
+    kernel_health.forked(gone.pid)
+    assert not kernel_health.logged_elsewhere({"pid": gone.pid})              # mine
+    assert kernel_health.logged_elsewhere({"pid": gone.pid}, me=1 << 22)      # another's
+
+
+def test_isolation_registers_its_children(tmp_path, monkeypatch):
+    from conformance import kernel_health
+    from conformance.fixtures.isolation import Isolation
+    monkeypatch.setattr(kernel_health, "_registry", tmp_path)
+    run = Isolation()
+    try:
+        outcome = run(os.getpid)
+    finally:
+        run.close()
+    assert [p.read_text() for p in tmp_path.iterdir()] == [str(os.getpid())]
+    assert [p.name for p in tmp_path.iterdir()] == [str(outcome.value)]
+
+
+def test_a_registry_path_that_is_not_our_directory_is_not_used(tmp_path, monkeypatch):
+    from conformance import kernel_health
+    monkeypatch.setattr(kernel_health.tempfile, "gettempdir", lambda: str(tmp_path))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "conformance-children-7").symlink_to(tmp_path / "elsewhere")
+    assert kernel_health._open_registry(7) is None
+
+
+def test_the_controller_removes_the_registry_at_the_end(pytester, monkeypatch):
+    """A run with two workers whose tests fork through isolated(): while it runs the workers
+    share one registry; when it ends nothing is left in the temporary directory."""
+    pytester.makepyfile(test_fork="""
+        import os, pytest
+        from conformance import kernel_health
+        from conformance.fixtures.isolation import Isolation
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_fork(n):
+            run = Isolation()
+            try:
+                assert run(lambda: 1).value == 1
+            finally:
+                run.close()
+            assert kernel_health._registry is not None
+            assert kernel_health._registry.name == f"conformance-children-{os.getppid()}"
+    """)
+    tmp = pytester.path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2",
+                                           f"--conformance-results={pytester.path / 'res'}")
+    result.assert_outcomes(passed=4)
+    assert list(tmp.iterdir()) == []
+
+
 def test_summary_names_kind_title_and_innermost_frames():
     (inc,) = found("refcount.kmsg")
     assert kernel_log.summary(inc).startswith("refcount_t: decrement hit 0; leaking memory. (")

@@ -1,12 +1,15 @@
 """The speed defaults of `conformance run` (issue 16): xdist by default where it is safe, the
 example profile of the property tests, the bytecode cache, the TCG boot options; none of them
 may change what a test checks, only how many processes run it and what they compile."""
+import hashlib
+import json
 import shlex
 import sys
 from pathlib import Path
 
 import pytest
 
+from conformance import catalog, toml_cache
 from conformance import hypothesis_profiles as hp
 from conformance.targets import host, kernel
 
@@ -66,7 +69,6 @@ def test_results_record_the_profile_and_each_property_test_count(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--conformance-examples=full",
                                            f"--conformance-results={out}")
     result.assert_outcomes(passed=2)
-    import json
     data = json.loads((out / "results.json").read_text())
     assert data["environment"]["hypothesis_profile"] == "full"
     counts = {t["nodeid"].rsplit("::", 1)[-1]: t.get("hypothesis_examples") for t in data["tests"]}
@@ -94,12 +96,50 @@ def test_warm_up_compiles_what_the_guest_imports(tmp_path, monkeypatch):
     rewritten = list(tmp_path.rglob("test_splice_einval.cpython-*pytest*.pyc"))
     plain = list(tmp_path.rglob("gateway_base.cpython-*.pyc"))  # execnet: xdist workers only
     assert rewritten and plain, sorted(p.name for p in tmp_path.rglob("*.pyc"))[:20]
+    catalogs = sorted(catalog.SPEC_DIR.glob("linux/*.toml"))
+    parsed = {p.stem for p in (tmp_path / toml_cache.SUBDIR).glob("*.pickle")}
+    assert {hashlib.sha256(p.read_bytes()).hexdigest() for p in catalogs} <= parsed
+    assert list((host.hypothesis_storage(tmp_path) / "constants").iterdir())
 
 
 def test_guest_script_reads_the_host_cache(tmp_path):
     script = kernel.guest_script("linux", tmp_path, "r", ["conformance"], [], "kernel:x", "tcg")
     assert f"export PYTHONPYCACHEPREFIX={host.bytecode_cache()}" in script
     assert "-n auto --dist loadgroup" in script
+    constants = host.hypothesis_storage(host.bytecode_cache()) / "constants"
+    assert f"ln -s {constants} {tmp_path / '.hypothesis' / 'constants'}" in script
+
+
+def test_xdist_workers_start_with_the_slow_and_property_tests(pytester):
+    """Workers reorder (the same way in each, as xdist requires); a serial run keeps the file's
+    order. Results keep the order tests ran in."""
+    pytester.makepyfile(test_order="""
+        import pytest
+        from hypothesis import given, settings, strategies as st
+
+        def test_a():
+            pass
+
+        @settings(max_examples=2, deadline=None, database=None)
+        @given(st.integers())
+        def test_b(n):
+            pass
+
+        @pytest.mark.slow("big")
+        def test_c():
+            pass
+
+        def test_d():
+            pass
+    """)
+    for args, want in ((["-n", "1"], ["test_c", "test_b", "test_a", "test_d"]),
+                       (["-p", "no:xdist"], ["test_a", "test_b", "test_c", "test_d"])):
+        out = pytester.path / f"res{args[0]}"
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args,
+                                               f"--conformance-results={out}")
+        result.assert_outcomes(passed=4)
+        journal = (out / "journal.jsonl").read_text().splitlines()
+        assert [json.loads(line)["nodeid"].rsplit("::", 1)[-1] for line in journal] == want
 
 
 def test_tcg_boot_skips_device_modules_the_suite_does_not_use(tmp_path, monkeypatch):

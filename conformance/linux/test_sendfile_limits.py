@@ -30,6 +30,7 @@ FSIZE_LIMIT = 1 << 20
 
 
 @pytest.mark.clause("LNX-SF-MAXRW")
+@pytest.mark.slow("moves 2 GiB: 30 s under TCG where tmpfs splice-read zero-fills (6.1)")
 def test_one_call_moves_at_most_max_rw_count(fd_closer, fd_factory):
     """A 3 GiB request from a sparse file to /dev/null returns INT_MAX & PAGE_MASK bytes.
     The file is a memfd (tmpfs): do_sendfile() clamps the count before it reads, whatever the

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance import toml_cache
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATA_FILE = DATA_DIR / "known-failures.toml"
 ENV_VAR = "CONFORMANCE_KNOWN_FAILURES"
@@ -140,7 +142,7 @@ def _lines(text: str) -> list[int]:
 
 def parse(text: str, origin: str = "<string>") -> list[Entry]:
     try:
-        data = tomllib.loads(text)
+        data = toml_cache.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise KnownFailuresError(f"{origin}: {exc}") from None
     unknown_top = sorted(set(data) - {"failure"})

@@ -103,8 +103,9 @@ def run_pytest(os_name: str, out: Path, run_id: str, command: list[str],
 
 def warm_bytecode(os_name: str, cache: Path) -> subprocess.Popen:
     """Start compiling the suite into cache (pytest --collect-only: modules and rewritten test
-    modules) in the background, so a guest that reads the host's files (virtme-ng) finds them
-    compiled instead of compiling under emulation; the caller waits on or ignores the process.
+    modules, the parsed catalogs, hypothesis's local constants) in the background, so a guest
+    that reads the host's files (virtme-ng) finds them ready instead of redoing them under
+    emulation; the caller waits on or ignores the process.
     The guest uses a cache only when its source file is unchanged, so a stale one is harmless."""
     script = ("import compileall, os, sys, execnet, pytest, xdist\n"
               "for m in (execnet, xdist):  # what only xdist workers import\n"
@@ -112,9 +113,20 @@ def warm_bytecode(os_name: str, cache: Path) -> subprocess.Popen:
               "sys.exit(pytest.main(['-p', 'no:cacheprovider', '--collect-only', '-q', "
               f"{str(SUITE_DIR / os_name)!r}]))")
     argv = [sys.executable, "-c", script]
+    env = {**bytecode_env(dict(os.environ), cache),
+           "HYPOTHESIS_STORAGE_DIRECTORY": str(hypothesis_storage(cache))}
     return subprocess.Popen(argv, cwd=SUITE_DIR.parent, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=bytecode_env(dict(os.environ), cache), start_new_session=True)
+                            env=env, start_new_session=True)
+
+
+def hypothesis_storage(cache: Path) -> Path:
+    """Where warm_bytecode's collection keeps hypothesis's files: its `constants` directory is
+    the cache of the constants hypothesis reads out of every local module when a worker collects
+    (ast-parsed per module, named by the source's hash, so never stale). A guest's run links
+    its own storage's `constants` here (kernel.guest_script): with a cold cache each guest
+    worker parsed the suite's modules again under TCG."""
+    return cache / "hypothesis-storage"
 
 
 def supervise(argv: list[str], env: dict[str, str]) -> int:

@@ -26,6 +26,7 @@ from conformance.targets.host import (
     SUITE_DIR,
     bytecode_cache,
     chose_workers,
+    hypothesis_storage,
     pytest_argv,
     with_workers,
 )
@@ -170,6 +171,10 @@ def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
     return "; ".join([
         f"cd {q(str(SUITE_DIR.parent))}",
         f"export HYPOTHESIS_STORAGE_DIRECTORY={q(str(out / '.hypothesis'))}",
+        # the constants cache host.warm_bytecode filled: each worker would parse every module
+        f"mkdir -p {q(str(out / '.hypothesis'))}",
+        f"ln -s {q(str(hypothesis_storage(bytecode_cache()) / 'constants'))} "
+        f"{q(str(out / '.hypothesis' / 'constants'))}",
         # compiled by the host before the boot (host.warm_bytecode): nothing to compile under TCG
         f"export PYTHONPYCACHEPREFIX={q(str(bytecode_cache()))}",
         *([f"export {ENV}={q(os.environ[ENV])}"] if os.environ.get(ENV) else []),
