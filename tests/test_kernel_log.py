@@ -102,8 +102,9 @@ def test_an_exited_child_is_placed_by_the_run_registry(tmp_path, monkeypatch):
 
 
 def test_isolation_registers_its_children(tmp_path, monkeypatch):
-    from conformance import kernel_health
     from conformance.fixtures.isolation import Isolation
+
+    from conformance import kernel_health
     monkeypatch.setattr(kernel_health, "_registry", tmp_path)
     run = Isolation()
     try:

@@ -173,8 +173,8 @@ def guest_script(os_name: str, out: Path, run_id: str, command: list[str],
         f"export HYPOTHESIS_STORAGE_DIRECTORY={q(str(out / '.hypothesis'))}",
         # the constants cache host.warm_bytecode filled: each worker would parse every module
         f"mkdir -p {q(str(out / '.hypothesis'))}",
-        f"ln -s {q(str(hypothesis_storage(bytecode_cache()) / 'constants'))} "
-        f"{q(str(out / '.hypothesis' / 'constants'))}",
+        (f"ln -s {q(str(hypothesis_storage(bytecode_cache()) / 'constants'))} "
+         f"{q(str(out / '.hypothesis' / 'constants'))}"),
         # compiled by the host before the boot (host.warm_bytecode): nothing to compile under TCG
         f"export PYTHONPYCACHEPREFIX={q(str(bytecode_cache()))}",
         *([f"export {ENV}={q(os.environ[ENV])}"] if os.environ.get(ENV) else []),
