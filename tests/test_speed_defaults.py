@@ -162,3 +162,36 @@ def test_tcg_boot_skips_device_modules_the_suite_does_not_use(tmp_path, monkeypa
         blacklist = [a for a in seen["argv"] if a.startswith("modprobe.blacklist=")]
         assert (blacklist == [kernel.TCG_BOOT_OPTIONS]) == (accel == "tcg")
     assert "kvm_intel" in kernel.TCG_BOOT_OPTIONS
+
+
+def test_the_xdist_controller_does_not_import_hypothesis_at_the_end(pytester, monkeypatch):
+    """hypothesis's terminal summary imported hypothesis in the controller after the last test
+    (about 12 s under TCG) with nothing to print; a failing property test still shows its
+    falsifying example (the worker's report)."""
+    pytester.makeconftest("""
+        import os, sys
+        def pytest_unconfigure(config):
+            if not hasattr(config, "workerinput"):
+                with open(os.environ["CONTROLLER_SAW"], "w") as fh:
+                    fh.write(str("hypothesis" in sys.modules))
+    """)
+    pytester.makepyfile(test_prop="""
+        from hypothesis import given, settings, strategies as st
+
+        @settings(max_examples=5, deadline=None, database=None)
+        @given(st.integers(min_value=0))
+        def test_p(n):
+            assert n >= 0
+
+        @settings(deadline=None, database=None)
+        @given(st.integers())
+        def test_fails(n):
+            assert n < 10
+    """)
+    saw = pytester.path / "saw"
+    monkeypatch.setenv("CONTROLLER_SAW", str(saw))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "1",
+                                           f"--conformance-results={pytester.path / 'res'}")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_fails*", "*n=10,*"])
+    assert saw.read_text() == "False"
